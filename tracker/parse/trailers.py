@@ -1,0 +1,221 @@
+"""Parse the references a commit message or patch mail makes to other commits and messages.
+
+Pure functions over text. Nothing here touches git: shas are returned exactly as written (lower
+cased) and validated as hex, so a value such as ``--upload-pack=x`` can never become a revision.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
+
+# Kernel convention is 12+ characters, but real tags carry 7..40; anything shorter is noise.
+_SHA = r"[0-9a-fA-F]{7,40}"
+
+DEFAULT_UPSTREAM_PATTERNS: tuple[str, ...] = (
+    r"^commit (?P<sha>[0-9a-f]{40}) upstream\.?\s*$",
+    r"^\[\s*[Uu]pstream commit (?P<sha>[0-9a-f]{40})\s*\]\s*$",
+)
+
+_FIXES_RE = re.compile(r"^\s*Fixes:\s*(?P<rest>.*)$", re.IGNORECASE | re.MULTILINE)
+_FIXES_VALUE_RE = re.compile(
+    r"^(?:commit\s+)?(?P<sha>\S+?)(?:\s+\(\s*\"?(?P<subject>.*?)\"?\s*\))?\s*$"
+)
+_STABLE_DEP_RE = re.compile(
+    r"^\s*Stable-dep-of:\s*(?P<sha>\S+)(?:\s+\(\s*\"?(?P<subject>.*?)\"?\s*\))?\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_LINK_RE = re.compile(r"^\s*(?:Link|Closes):\s*(?P<url>\S+)", re.IGNORECASE | re.MULTILINE)
+_MSGID_TRAILER_RE = re.compile(
+    r"^\s*Message-ID:\s*<?(?P<msgid>[^<>\s]+@[^<>\s]+)>?\s*$", re.IGNORECASE | re.MULTILINE
+)
+_CC_STABLE_RE = re.compile(
+    r"^\s*Cc:\s*(?:[^<\n]*<)?(?P<addr>stable(?:\+[\w.-]+)?@(?:vger\.)?kernel\.org)>?"
+    r"\s*(?:#\s*(?P<note>.*?))?\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_REVERT_RE = re.compile(
+    r"This reverts commit (?P<sha>" + _SHA + r")"
+    r"(?:[\s.,]+which is\s+commit (?P<upstream>[0-9a-fA-F]{40}) upstream)?",
+    re.IGNORECASE,
+)
+_CHERRY_RE = re.compile(r"\(cherry picked from commit (?P<sha>" + _SHA + r")\)", re.IGNORECASE)
+_VERSION_RE = re.compile(r"v?(?P<major>\d+)\.(?P<minor>\d+)")
+_PREREQ_NOTE_RE = re.compile(r":\s*(?P<sha>[0-9a-fA-F]{7,40})\s*:\s*(?P<subject>.+)$")
+
+_LINK_MSGID_RES = (
+    re.compile(r"^https?://lore\.kernel\.org/(?:r|all|[\w.-]+)/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
+    re.compile(r"^https?://lkml\.kernel\.org/r/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
+    re.compile(r"^https?://patch\.msgid\.link/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
+    re.compile(r"^https?://patchwork\.[\w.-]+/patch/msgid/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
+)
+
+
+@dataclass(frozen=True)
+class ShaRef:
+    """A reference to a commit as written: ``sha`` is lower-cased, ``valid`` says it is hex."""
+
+    sha: str
+    subject: str | None
+    raw: str
+
+    @property
+    def valid(self) -> bool:
+        return bool(HEX_RE.match(self.sha))
+
+
+@dataclass(frozen=True)
+class StableNomination:
+    """A ``Cc: stable`` line; its ``# ...`` note narrows branches or names prerequisites."""
+
+    address: str
+    note: str | None
+    min_version: tuple[int, int] | None
+    prerequisite: ShaRef | None
+    noautosel: bool
+
+
+@dataclass(frozen=True)
+class Trailers:
+    fixes: tuple[ShaRef, ...] = ()
+    upstream: str | None = None
+    upstream_rule: str | None = None
+    stable_dep_of: tuple[ShaRef, ...] = ()
+    links: tuple[str, ...] = ()
+    link_msgids: tuple[str, ...] = ()
+    cc_stable: tuple[StableNomination, ...] = ()
+    reverts: tuple[str, ...] = ()
+    reverts_upstream: tuple[str, ...] = ()
+    cherry_picked_from: tuple[str, ...] = ()
+    invalid: tuple[str, ...] = field(default=())
+
+
+def msgid_from_link(url: str) -> str | None:
+    """The Message-ID a lore-style link points at, or None for any other URL."""
+    url = url.strip().rstrip(">").lstrip("<")
+    for rx in _LINK_MSGID_RES:
+        m = rx.match(url)
+        if m:
+            msgid = m.group("msgid")
+            # lore percent-encodes '/' in message ids; keep the id as the sender wrote it.
+            return msgid.replace("%2F", "/").replace("%2f", "/").strip("<>")
+    return None
+
+
+def _sha_ref(raw_sha: str, subject: str | None, raw: str) -> ShaRef:
+    return ShaRef(sha=raw_sha.strip().lower(), subject=(subject or None), raw=raw.strip())
+
+
+def parse_version_note(note: str) -> tuple[int, int] | None:
+    m = _VERSION_RE.search(note)
+    if not m:
+        return None
+    return int(m.group("major")), int(m.group("minor"))
+
+
+def _nomination(addr: str, note: str | None) -> StableNomination:
+    prereq = None
+    min_version = None
+    if note:
+        p = _PREREQ_NOTE_RE.search(note)
+        if p:
+            prereq = _sha_ref(p.group("sha"), p.group("subject").strip(), note)
+        min_version = parse_version_note(note.split(":", 1)[0])
+    return StableNomination(
+        address=addr.lower(),
+        note=note or None,
+        min_version=min_version,
+        prerequisite=prereq,
+        noautosel="noautosel" in addr.lower(),
+    )
+
+
+def _compile(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+    return [re.compile(p, re.MULTILINE) for p in patterns]
+
+
+_DEFAULT_COMPILED = _compile(DEFAULT_UPSTREAM_PATTERNS)
+
+
+def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None) -> Trailers:
+    """Extract every reference from a commit message or the body of a patch mail."""
+    compiled = _DEFAULT_COMPILED if upstream_patterns is None else _compile(upstream_patterns)
+    invalid: list[str] = []
+
+    fixes: list[ShaRef] = []
+    for m in _FIXES_RE.finditer(message):
+        rest = m.group("rest").strip()
+        vm = _FIXES_VALUE_RE.match(rest)
+        if not vm:
+            invalid.append(f"Fixes: {rest}")
+            continue
+        ref = _sha_ref(vm.group("sha"), vm.group("subject"), m.group(0))
+        if not ref.valid:
+            invalid.append(f"Fixes: {rest}")
+        fixes.append(ref)
+
+    reverts: list[str] = []
+    reverts_upstream: list[str] = []
+    revert_spans: list[tuple[int, int]] = []
+    for m in _REVERT_RE.finditer(message):
+        reverts.append(m.group("sha").lower())
+        if m.group("upstream"):
+            reverts_upstream.append(m.group("upstream").lower())
+        revert_spans.append(m.span())
+
+    # A stable-only revert says "which is\ncommit X upstream." about the *reverted* commit, so
+    # upstream lines inside a revert sentence are not this commit's own upstream reference.
+    upstream: str | None = None
+    upstream_rule: str | None = None
+    for idx, rx in enumerate(compiled):
+        for m in rx.finditer(message):
+            if any(a <= m.start() < b for a, b in revert_spans):
+                continue
+            sha = m.group("sha").lower()
+            if HEX_RE.match(sha):
+                upstream = sha
+                upstream_rule = f"upstream-pattern-{idx}"
+                break
+        if upstream:
+            break
+
+    deps: list[ShaRef] = []
+    for m in _STABLE_DEP_RE.finditer(message):
+        ref = _sha_ref(m.group("sha"), m.group("subject"), m.group(0))
+        if not ref.valid:
+            invalid.append(m.group(0).strip())
+        deps.append(ref)
+
+    links: list[str] = []
+    msgids: list[str] = []
+    for m in _LINK_RE.finditer(message):
+        url = m.group("url")
+        links.append(url)
+        msgid = msgid_from_link(url)
+        if msgid and msgid not in msgids:
+            msgids.append(msgid)
+    for m in _MSGID_TRAILER_RE.finditer(message):
+        if m.group("msgid") not in msgids:
+            msgids.append(m.group("msgid"))
+
+    noms = tuple(
+        _nomination(m.group("addr"), m.group("note")) for m in _CC_STABLE_RE.finditer(message)
+    )
+    cherry = tuple(m.group("sha").lower() for m in _CHERRY_RE.finditer(message))
+
+    return Trailers(
+        fixes=tuple(fixes),
+        upstream=upstream,
+        upstream_rule=upstream_rule,
+        stable_dep_of=tuple(deps),
+        links=tuple(links),
+        link_msgids=tuple(msgids),
+        cc_stable=noms,
+        reverts=tuple(reverts),
+        reverts_upstream=tuple(reverts_upstream),
+        cherry_picked_from=cherry,
+        invalid=tuple(invalid),
+    )
