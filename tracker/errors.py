@@ -69,6 +69,10 @@ class StoreError(TrackerError):
     exit_code = 6
 
 
+class NotSyncedError(StoreError):
+    """A question about data that no sync has brought in yet."""
+
+
 class SourceError(TrackerError):
     """A source document could not be fetched or parsed."""
 

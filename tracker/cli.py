@@ -1,0 +1,216 @@
+"""Command line: arguments, output formatting, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tracker import service
+from tracker.config import Config, load_config, xdg_config_home
+from tracker.errors import ConfigError, TrackerError
+from tracker.plan import ACTIONABLE, Plan
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="tracker: follow kernel fixes from the mailing list to every stable branch.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+EXIT_INTERNAL = 70
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (else $TRACKER_CONFIG, ./tracker.toml, XDG)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+_state: dict[str, Path | None] = {"config": None}
+
+
+@app.callback()
+def _main(config: ConfigOpt = None) -> None:
+    _state["config"] = config
+
+
+def _config(local: Path | None = None) -> Config:
+    return load_config(local or _state["config"])
+
+
+@app.command()
+def init(
+    path: Annotated[Path | None, typer.Argument(help="Where to write the config.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starting configuration (from config.example.toml)."""
+    from tracker.paths import PROJECT_ROOT
+
+    target = path or xdg_config_home() / "tracker" / "config.toml"
+    if target.exists() and not force:
+        raise ConfigError("already exists (use --force to overwrite)", path=str(target))
+    example = PROJECT_ROOT / "config.example.toml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    load_config(target)
+    out.print(f"wrote {target}; edit the repository paths, then run 'tracker sync'")
+
+
+@app.command()
+def sync(
+    config: ConfigOpt = None,
+    fetch: Annotated[bool, typer.Option("--fetch", help="git fetch configured remotes.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Bring the store up to date with the repositories (incremental; safe from cron)."""
+    cfg = _config(config)
+    store = service.open_store(cfg)
+    show = not quiet and sys.stderr.isatty()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, object] = {}
+
+        def progress(phase: str, n: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=None)
+            bar.advance(tasks[phase], n)  # type: ignore[arg-type]
+
+        stats = service.sync(cfg, store, progress, fetch=fetch)
+    branches = ", ".join(f"{k} +{v}" for k, v in stats.branch_commits.items())
+    out.print(
+        f"synced: {stats.mainline_commits} mainline commits, {stats.tags} tags, "
+        f"branches: {branches or 'none'}, {stats.patch_id_links} backports found by patch-id, "
+        f"{stats.edges} edges"
+    )
+
+
+def _print_plan(p: Plan) -> None:
+    todo = sum(1 for s in p.steps if s.status in ACTIONABLE)
+    out.print(
+        f"{p.branch} (base {p.base}): {todo} to backport, {len(p.steps)} fixes considered",
+        markup=False,
+    )
+    for st in p.steps:
+        pos = f"{st.position:>2}." if st.position else "   "
+        out.print(f"  {pos} {st.sha[:12]} {st.status:<11} [{st.topic}] {st.subject}", markup=False)
+        why = st.reason
+        if st.order_reason and st.order_reason != "mainline order":
+            why += f" (placed {st.order_reason})"
+        out.print(f"{'':19}{why}", markup=False)
+    out.print("")
+
+
+@app.command()
+def plan(
+    branch: Annotated[str, typer.Argument(help="Stable branch, e.g. linux-6.12.y.")],
+    topic: Annotated[str | None, typer.Option("--topic", "-t", help="Only this topic.")] = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The fixes a branch needs, in order, with the reason for each."""
+    cfg = _config(config)
+    p = service.plan(cfg, service.open_store(cfg), branch, topic)
+    if as_json:
+        out.print_json(json.dumps(p.to_dict()))
+    else:
+        _print_plan(p)
+
+
+@app.command()
+def status(
+    query: Annotated[str, typer.Argument(help="A sha, a Message-ID or subject text.")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Where one change stands on every configured branch."""
+    cfg = _config(config)
+    rep = service.status(cfg, service.open_store(cfg), query)
+    if as_json:
+        out.print_json(json.dumps(rep.to_dict()))
+        return
+    out.print(f"{rep.sha[:12]} {rep.subject}")
+    table = Table(show_header=True)
+    for col in ("branch", "status", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in rep.rows:
+        table.add_row(r.branch, r.step.status, r.step.reason)
+    out.print(table)
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to build the sample world.")
+    ] = Path("demo-world"),
+) -> None:
+    """Build the offline sample world, sync it and print the plan of every branch."""
+    from tracker.sampleworld.demo import prepare_demo
+
+    cfg_path = prepare_demo(directory)
+    out.print(f"sample world built in {directory}/linux; config {cfg_path}")
+    cfg = load_config(cfg_path)
+    store = service.open_store(cfg)
+    stats = service.sync(cfg, store)
+    out.print(
+        f"synced {stats.mainline_commits} mainline commits, "
+        f"{sum(stats.branch_commits.values())} stable commits, {stats.tags} tags"
+    )
+    for b in cfg.branches:
+        _print_plan(service.plan(cfg, store, b.name))
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Migrate the database to the latest schema (also done automatically on first use)."""
+    from tracker.store.db import current_revision
+
+    cfg = _config(config)
+    store = service.open_store(cfg)
+    out.print(f"database at revision {current_revision(store.engine)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app and turn every failure into one line and an exit code."""
+    try:
+        # Typer's standalone mode already turns usage errors into a message and exit code 2.
+        app(args=argv)
+    except TrackerError as exc:
+        err.print(f"tracker: error: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("tracker: interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("TRACKER_DEBUG"):
+            traceback.print_exc()
+        err.print(
+            f"tracker: internal error: {type(exc).__name__}: {exc} (set TRACKER_DEBUG=1 for a "
+            "traceback)",
+            markup=False,
+        )
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Read-side access to git repositories through GitPython (the only GitPython user).
+
+Every revision handed to git is either a validated hex object name or a ref/tag name from the
+configuration, which is checked not to look like an option. Nothing that came from a mail is ever
+passed here unvalidated: callers use :func:`check_sha` first.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, cast
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from tracker.errors import GitError, InvalidRevisionError, RepositoryError, UnknownCommitError
+
+_HEX = re.compile(r"^[0-9a-f]{4,40}$")
+_REFNAME_BAD = re.compile(r"(^-)|(\.\.)|[\s~^:?*\[\\\x00-\x1f]|(@\{)")
+_RS = "\x1e"
+_US = "\x1f"
+_LOG_FORMAT = f"--format={_RS}%H{_US}%P{_US}%an{_US}%ae{_US}%at{_US}%ct{_US}%B{_US}"
+
+
+def check_sha(value: str) -> str:
+    """Return ``value`` lower-cased if it is a plain hex object name; raise otherwise."""
+    v = value.strip().lower()
+    if not _HEX.match(v):
+        raise InvalidRevisionError(f"not a commit id: {value!r}")
+    return v
+
+
+def check_refname(value: str) -> str:
+    if not value or _REFNAME_BAD.search(value):
+        raise InvalidRevisionError(f"not a usable ref name: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    author_time: int
+    commit_time: int
+    message: str
+    paths: tuple[str, ...]
+
+    @property
+    def subject(self) -> str:
+        return self.message.split("\n", 1)[0].strip()
+
+
+class GitRepo:
+    def __init__(self, path: Path) -> None:
+        try:
+            self.repo = git.Repo(str(path))
+        except (NoSuchPathError, InvalidGitRepositoryError):
+            raise RepositoryError(f"not a git repository: {path}") from None
+        self.path = path
+        self.git = self.repo.git
+
+    def _run(self, *args: str) -> str:
+        try:
+            return str(self.git.execute(["git", *args]))
+        except GitCommandError as exc:
+            detail = (exc.stderr or "").strip().splitlines()
+            raise GitError(
+                f"git {args[0]} failed in {self.path}: {detail[-1] if detail else exc}"
+            ) from None
+
+    def resolve(self, rev: str) -> str:
+        """Full sha of a commit named by a sha or a ref; UnknownCommitError if there is none."""
+        name = rev if _HEX.match(rev.lower()) else check_refname(rev)
+        try:
+            out = self.git.execute(
+                ["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"]
+            )
+        except GitCommandError:
+            raise UnknownCommitError(f"unknown revision '{rev}' in {self.path}") from None
+        return str(out).strip()
+
+    def try_resolve(self, rev: str) -> str | None:
+        try:
+            return self.resolve(rev)
+        except UnknownCommitError:
+            return None
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        older, newer = check_sha(older), check_sha(newer)
+        try:
+            self.git.execute(["git", "merge-base", "--is-ancestor", older, newer])
+        except GitCommandError as exc:
+            if exc.status == 1:
+                return False
+            raise GitError(f"git merge-base failed in {self.path}: {exc.stderr}") from None
+        return True
+
+    def tags(self) -> dict[str, str]:
+        """Tag name -> commit sha (annotated tags peeled)."""
+        out = self._run(
+            "for-each-ref", "--format=%(refname:short) %(objectname) %(*objectname)", "refs/tags"
+        )
+        tags: dict[str, str] = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                tags[parts[0]] = parts[2] if len(parts) == 3 else parts[1]
+        return tags
+
+    def rev_list(self, include: str, exclude: Sequence[str] = ()) -> list[str]:
+        args = ["rev-list", check_sha(include)]
+        args += [f"^{check_sha(x)}" for x in exclude]
+        return self._run(*args).split()
+
+    def fetch(self, remote: str) -> None:
+        self._run("fetch", "--quiet", "--end-of-options", check_refname(remote))
+
+    def log(
+        self, include: str, exclude: Sequence[str] = (), *, with_paths: bool = True
+    ) -> Iterator[LogEntry]:
+        """Stream commits oldest first (topological), without loading the history in memory."""
+        args = ["git", "log", "--reverse", "--topo-order", "--no-color", _LOG_FORMAT]
+        if with_paths:
+            args += ["--name-only", "--no-renames", "-c", "--diff-merges=off"]
+        args.append(check_sha(include))
+        args += [f"^{check_sha(x)}" for x in exclude]
+        args.append("--")
+        yield from self._stream_log(args)
+
+    def _stream_log(self, args: list[str]) -> Iterator[LogEntry]:
+        popen = self._popen(args)
+        stdout = cast(IO[bytes], popen.stdout)
+        buf = ""
+        try:
+            while True:
+                chunk = stdout.read(1 << 16)
+                if not chunk:
+                    break
+                buf += chunk.decode("utf-8", errors="replace")
+                records = buf.split(_RS)
+                buf = records.pop()
+                for rec in records:
+                    if rec:
+                        yield _parse_record(rec)
+            if buf:
+                yield _parse_record(buf)
+        finally:
+            stdout.close()
+            popen.wait()
+        if popen.returncode not in (0, None):
+            raise GitError(f"git log failed in {self.path} (exit {popen.returncode})")
+
+    def grep_diffs(self, shas: Iterable[str], regex: str) -> set[str]:
+        """The commits among ``shas`` whose diff adds or removes a line matching ``regex``."""
+        todo = [check_sha(s) for s in shas]
+        if not todo:
+            return set()
+        out = self._run_stdin(
+            ["log", "--no-walk=unsorted", "--stdin", "--format=%H", "-G", regex, "--"],
+            "\n".join(todo) + "\n",
+        )
+        return set(out.split())
+
+    def patch_ids(self, shas: Iterable[str]) -> dict[str, str]:
+        """``git patch-id --stable`` for each commit (merges and empty commits have none)."""
+        todo = [check_sha(s) for s in shas]
+        if not todo:
+            return {}
+        diff = self._run_stdin(
+            [
+                "log",
+                "--no-walk=unsorted",
+                "--stdin",
+                "-p",
+                "--no-color",
+                "--format=commit %H",
+                "--no-renames",
+                "--diff-merges=off",
+                "--",
+            ],
+            "\n".join(todo) + "\n",
+        )
+        out = self._run_stdin(["patch-id", "--stable"], diff)
+        result: dict[str, str] = {}
+        for line in out.splitlines():
+            pid, _, sha = line.partition(" ")
+            if sha:
+                result[sha.strip()] = pid
+        return result
+
+    def _popen(self, args: list[str], *, stdin: bool = False) -> subprocess.Popen[bytes]:
+        proc = self.git.execute(args, as_process=True, istream=subprocess.PIPE if stdin else None)
+        popen = proc.proc
+        if popen is None:
+            raise GitError(f"could not start git in {self.path}")
+        return cast("subprocess.Popen[bytes]", popen)
+
+    def _run_stdin(self, args: list[str], data: str) -> str:
+        popen = self._popen(["git", *args], stdin=True)
+        out, err = popen.communicate(data.encode())
+        if popen.returncode != 0:
+            raise GitError(
+                f"git {args[0]} failed in {self.path}: {err.decode(errors='replace').strip()}"
+            )
+        return out.decode("utf-8", errors="replace")
+
+
+def _parse_record(rec: str) -> LogEntry:
+    fields = rec.split(_US)
+    if len(fields) < 8:
+        raise GitError(f"unexpected git log output: {rec[:80]!r}")
+    sha, parents, an, ae, at, ct, message = fields[:7]
+    paths = tuple(p for p in fields[7].split("\n") if p.strip())
+    return LogEntry(
+        sha=sha.strip(),
+        parents=tuple(parents.split()),
+        author_name=an,
+        author_email=ae,
+        author_time=int(at),
+        commit_time=int(ct),
+        message=message.strip("\n"),
+        paths=paths,
+    )

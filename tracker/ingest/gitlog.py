@@ -1,0 +1,663 @@
+"""Incremental sync of mainline and stable branches from git into the store.
+
+Each phase commits with its own cursor, so a run that dies half way leaves a consistent database
+and the next run picks up where it stopped. Re-running with nothing new adds no rows: cursors
+equal the heads, tags are unchanged, and every insert ignores keys it already has.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from tracker.config import BranchConfig, Config
+from tracker.errors import ConfigError, RepositoryError, UnknownCommitError
+from tracker.gitio import GitRepo, LogEntry
+from tracker.graph import Candidate, resolve_reference
+from tracker.parse.trailers import Trailers, parse_trailers
+from tracker.store.db import Store
+from tracker.store.models import (
+    Branch,
+    BranchCommit,
+    Commit,
+    CommitTopic,
+    Edge,
+    Source,
+    SyncRun,
+    Tag,
+    Trailer,
+)
+from tracker.store.queries import chunked, commits_by_prefix, commits_by_subject, insert_ignore
+from tracker.topics import TopicClassifier
+
+Progress = Callable[[str, int], None]
+_BATCH = 20000
+_VERSION_NUM = re.compile(r"\d+")
+
+
+def version_key(tag: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in _VERSION_NUM.findall(tag))
+
+
+@dataclass
+class SyncStats:
+    mainline_commits: int = 0
+    branch_commits: dict[str, int] = field(default_factory=dict)
+    tags: int = 0
+    patch_ids: int = 0
+    patch_id_links: int = 0
+    edges: int = 0
+
+    def total(self) -> int:
+        return (
+            self.mainline_commits
+            + sum(self.branch_commits.values())
+            + self.tags
+            + self.patch_id_links
+            + self.edges
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _interesting(t: Trailers) -> bool:
+    return bool(
+        t.fixes or t.upstream or t.stable_dep_of or t.cc_stable or t.reverts or t.link_msgids
+    )
+
+
+def _trailer_rows(sha: str, t: Trailers) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+
+    def add(kind: str, value: str, subject: str | None = None, note: str | None = None) -> None:
+        rows.append(
+            {"commit_sha": sha, "kind": kind, "value": value, "subject": subject, "note": note}
+        )
+
+    for f in t.fixes:
+        add("fixes", f.sha, f.subject)
+    for d in t.stable_dep_of:
+        add("stable-dep-of", d.sha, d.subject)
+    if t.upstream:
+        add("upstream", t.upstream, None, t.upstream_rule)
+    for r in t.reverts:
+        add("reverts", r)
+    for r in t.reverts_upstream:
+        add("reverts-upstream", r)
+    for m in t.link_msgids:
+        add("link", m)
+    for n in t.cc_stable:
+        note = json.dumps(
+            {
+                "min_version": list(n.min_version) if n.min_version else None,
+                "prerequisite": n.prerequisite.sha if n.prerequisite else None,
+                "noautosel": n.noautosel,
+            }
+        )
+        add("cc-stable", n.address, n.note, note)
+    for bad in t.invalid:
+        add("invalid", bad)
+    return rows
+
+
+class GitSync:
+    def __init__(self, config: Config, store: Store, progress: Progress | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.progress = progress or (lambda _phase, _n: None)
+        self.classifier = TopicClassifier(config.topics)
+        self._repos: dict[str, GitRepo] = {}
+
+    def repo(self, name: str) -> GitRepo:
+        if name not in self._repos:
+            rc = self.config.repositories[name]
+            if not rc.path.exists():
+                raise RepositoryError(f"repository '{name}': path does not exist: {rc.path}")
+            self._repos[name] = GitRepo(rc.path)
+        return self._repos[name]
+
+    def run(self, *, fetch: bool = False) -> SyncStats:
+        stats = SyncStats()
+        with self.store.session() as s:
+            run = SyncRun(source="git", started_at=_now(), status="running", added=0)
+            s.add(run)
+        try:
+            if fetch:
+                for rc in self.config.repositories.values():
+                    if rc.remote:
+                        self.repo(rc.name).fetch(rc.remote)
+            self.sync_mainline(stats)
+            self.sync_release_tags(stats)
+            for b in self.config.branches:
+                self.sync_branch(b, stats)
+                self.sync_stable_tags(b, stats)
+            self.sync_symbol_topics()
+            self.sync_patch_ids(stats)
+            self.resolve_edges(stats)
+        except Exception as exc:
+            with self.store.session() as s:
+                r = s.get(SyncRun, run.id)
+                if r:
+                    r.status, r.error, r.finished_at = "failed", str(exc), _now()
+            raise
+        with self.store.session() as s:
+            r = s.get(SyncRun, run.id)
+            if r:
+                r.status, r.added, r.finished_at = "ok", stats.total(), _now()
+        return stats
+
+    # -- cursors ---------------------------------------------------------------------------
+
+    def _cursor(self, s: Session, name: str) -> Source:
+        src = s.scalar(select(Source).where(Source.name == name))
+        if src is None:
+            src = Source(name=name, kind="git")
+            s.add(src)
+            s.flush()
+        return src
+
+    # -- mainline --------------------------------------------------------------------------
+
+    def sync_mainline(self, stats: SyncStats) -> None:
+        ml = self.config.mainline
+        repo = self.repo(ml.repository)
+        try:
+            head = repo.resolve(ml.ref)
+        except UnknownCommitError:
+            raise RepositoryError(
+                f"mainline ref '{ml.ref}' not found in repository '{ml.repository}'"
+            ) from None
+        cursor_name = f"git:{ml.repository}:{ml.ref}"
+        with self.store.session() as s:
+            old = self._cursor(s, cursor_name).cursor
+            next_order = (s.scalar(select(func.max(Commit.mainline_order))) or 0) + 1
+        if old == head:
+            return
+        exclude: list[str] = []
+        if old and repo.try_resolve(old):
+            if repo.is_ancestor(old, head):
+                exclude = [old]
+            else:
+                # A rebuilt ref: commits only the old head had are no longer mainline.
+                self._drop_mainline(repo.rev_list(old, [head]))
+                exclude = [old]
+        batch: list[LogEntry] = []
+        for entry in repo.log(head, exclude):
+            batch.append(entry)
+            if len(batch) >= _BATCH:
+                next_order = self._store_mainline(batch, next_order, cursor_name, None, stats)
+                batch = []
+        self._store_mainline(batch, next_order, cursor_name, head, stats)
+
+    def _drop_mainline(self, shas: Sequence[str]) -> None:
+        with self.store.session() as s:
+            for chunk in chunked(shas):
+                s.execute(
+                    update(Commit)
+                    .where(Commit.sha.in_(chunk))
+                    .values(
+                        mainline=False, mainline_order=None, first_release=None, release_index=None
+                    )
+                )
+
+    def _store_mainline(
+        self,
+        batch: Sequence[LogEntry],
+        order: int,
+        cursor_name: str,
+        head: str | None,
+        stats: SyncStats,
+    ) -> int:
+        commits: list[dict[str, Any]] = []
+        trailers: list[dict[str, Any]] = []
+        topics: list[dict[str, Any]] = []
+        for e in batch:
+            t = parse_trailers(e.message, self.config.upstream_patterns)
+            matches = self.classifier.classify(e.subject, e.message, e.paths)
+            keep = _interesting(t) or bool(matches)
+            commits.append(
+                self._commit_row(e, t, mainline=True, keep_message=keep) | {"mainline_order": order}
+            )
+            order += 1
+            trailers += _trailer_rows(e.sha, t)
+            topics += [{"sha": e.sha, "topic": m.topic, "rule": m.rule} for m in matches]
+        with self.store.session() as s:
+            existing = self._existing(s, [e.sha for e in batch])
+            fresh = [c for c in commits if c["sha"] not in existing]
+            insert_ignore(s, Commit, fresh)
+            if existing:
+                # Commits seen before as stable-only (or dropped by a rewrite) become mainline.
+                for chunk in chunked(list(existing)):
+                    s.execute(
+                        update(Commit)
+                        .where(Commit.sha.in_(chunk), Commit.mainline.is_(False))
+                        .values(mainline=True)
+                    )
+            fresh_shas = {c["sha"] for c in fresh}
+            insert_ignore(s, Trailer, [t for t in trailers if t["commit_sha"] in fresh_shas])
+            insert_ignore(s, CommitTopic, topics)
+            if batch:
+                self._cursor(s, cursor_name).cursor = head or batch[-1].sha
+            elif head:
+                self._cursor(s, cursor_name).cursor = head
+            stats.mainline_commits += len(fresh)
+        self.progress("mainline", len(batch))
+        return order
+
+    def _existing(self, s: Session, shas: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in chunked(shas):
+            found.update(s.scalars(select(Commit.sha).where(Commit.sha.in_(chunk))))
+        return found
+
+    def _commit_row(
+        self, e: LogEntry, t: Trailers, *, mainline: bool, keep_message: bool
+    ) -> dict[str, Any]:
+        return {
+            "sha": e.sha,
+            "subject": e.subject,
+            "author_name": e.author_name,
+            "author_email": e.author_email,
+            "author_time": e.author_time,
+            "commit_time": e.commit_time,
+            "message": e.message if keep_message else None,
+            "mainline": mainline,
+            "mainline_order": None,
+            "first_release": None,
+            "release_index": None,
+            "patch_id": None,
+            "upstream_sha": t.upstream,
+            "upstream_rule": "upstream-reference" if t.upstream else None,
+            "is_revert": bool(t.reverts),
+            "change_id": None,
+            "link_rule": None,
+        }
+
+    # -- release tags ----------------------------------------------------------------------
+
+    def sync_release_tags(self, stats: SyncStats) -> None:
+        ml = self.config.mainline
+        repo = self.repo(ml.repository)
+        pattern = re.compile(ml.release_tag_pattern)
+        all_tags = repo.tags()
+        wanted = sorted(
+            ((n, sha) for n, sha in all_tags.items() if pattern.match(n)),
+            key=lambda x: version_key(x[0]),
+        )
+        with self.store.session() as s:
+            known = {
+                t.name: t
+                for t in s.scalars(select(Tag).where(Tag.kind == "mainline").order_by(Tag.ordinal))
+            }
+        known_list = [(t.name, t.sha) for t in sorted(known.values(), key=lambda t: t.ordinal)]
+        if wanted[: len(known_list)] == known_list:
+            start = len(known_list)
+        else:
+            start = 0
+            with self.store.session() as s:
+                s.execute(delete(Tag).where(Tag.kind == "mainline"))
+                s.execute(update(Commit).values(first_release=None, release_index=None))
+        for i in range(start, len(wanted)):
+            name, sha = wanted[i]
+            shas = repo.rev_list(sha, [x[1] for x in wanted[:i]])
+            with self.store.session() as s:
+                for chunk in chunked(shas):
+                    s.execute(
+                        update(Commit)
+                        .where(Commit.sha.in_(chunk), Commit.release_index.is_(None))
+                        .values(first_release=name, release_index=i)
+                    )
+                s.add(Tag(name=name, sha=sha, kind="mainline", branch=None, ordinal=i))
+                stats.tags += 1
+            self.progress("release tags", 1)
+
+    # -- stable branches -------------------------------------------------------------------
+
+    def _branch_row(self, s: Session, b: BranchConfig, base_sha: str) -> Branch:
+        row = s.scalar(select(Branch).where(Branch.name == b.name))
+        base_tag = s.scalar(select(Tag).where(Tag.kind == "mainline", Tag.name == b.base))
+        if base_tag is None:
+            raise ConfigError(
+                f"branch '{b.name}': base '{b.base}' is not a mainline release tag matching "
+                f"{self.config.mainline.release_tag_pattern!r}",
+                path=str(self.config.path) if self.config.path else None,
+                key="branches.base",
+            )
+        if row is None:
+            row = Branch(name=b.name, base_tag=b.base)
+            s.add(row)
+        if row.base_sha != base_sha or row.base_tag != b.base:
+            row.base_tag, row.base_sha = b.base, base_sha
+            s.execute(
+                delete(BranchCommit).where(BranchCommit.branch_id == row.id)
+            ) if row.id else None
+            row.head_sha = None
+        row.base_release_index = base_tag.ordinal
+        s.flush()
+        return row
+
+    def sync_branch(self, b: BranchConfig, stats: SyncStats) -> None:
+        repo = self.repo(b.repository)
+        try:
+            base_sha = repo.resolve(b.base)
+        except UnknownCommitError:
+            raise RepositoryError(
+                f"branch '{b.name}': base tag '{b.base}' not found in repository '{b.repository}'"
+            ) from None
+        try:
+            head = repo.resolve(b.ref)
+        except UnknownCommitError:
+            raise RepositoryError(
+                f"branch '{b.name}': ref '{b.ref}' not found in repository '{b.repository}'"
+            ) from None
+        with self.store.session() as s:
+            row = self._branch_row(s, b, base_sha)
+            branch_id, old = row.id, row.head_sha
+            position = (
+                s.scalar(
+                    select(func.max(BranchCommit.position)).where(
+                        BranchCommit.branch_id == branch_id
+                    )
+                )
+                or 0
+            )
+        stats.branch_commits.setdefault(b.name, 0)
+        if old == head:
+            return
+        exclude = [base_sha]
+        if old and repo.try_resolve(old):
+            if not repo.is_ancestor(old, head):
+                dropped = repo.rev_list(old, [head, base_sha])
+                with self.store.session() as s:
+                    for chunk in chunked(dropped):
+                        s.execute(
+                            delete(BranchCommit).where(
+                                BranchCommit.branch_id == branch_id, BranchCommit.sha.in_(chunk)
+                            )
+                        )
+            exclude.append(old)
+        entries = list(repo.log(head, exclude))
+        commits, members, trailers = [], [], []
+        for e in entries:
+            t = parse_trailers(e.message, self.config.upstream_patterns)
+            commits.append(self._commit_row(e, t, mainline=False, keep_message=True))
+            position += 1
+            members.append(
+                {"branch_id": branch_id, "sha": e.sha, "position": position, "release": None}
+            )
+            trailers += _trailer_rows(e.sha, t)
+        with self.store.session() as s:
+            existing = self._existing(s, [e.sha for e in entries])
+            insert_ignore(s, Commit, [c for c in commits if c["sha"] not in existing])
+            insert_ignore(s, Trailer, [t for t in trailers if t["commit_sha"] not in existing])
+            before = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(BranchCommit)
+                    .where(BranchCommit.branch_id == branch_id)
+                )
+                or 0
+            )
+            insert_ignore(s, BranchCommit, members)
+            after = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(BranchCommit)
+                    .where(BranchCommit.branch_id == branch_id)
+                )
+                or 0
+            )
+            row2 = s.get(Branch, branch_id)
+            assert row2 is not None
+            row2.head_sha, row2.synced_at = head, _now()
+            stats.branch_commits[b.name] += after - before
+        self.progress(b.name, len(entries))
+
+    def sync_stable_tags(self, b: BranchConfig, stats: SyncStats) -> None:
+        repo = self.repo(b.repository)
+        pattern = re.compile(b.stable_tag_pattern)
+        wanted = sorted(
+            ((n, sha) for n, sha in repo.tags().items() if pattern.match(n)),
+            key=lambda x: version_key(x[0]),
+        )
+        with self.store.session() as s:
+            branch = s.scalar(select(Branch).where(Branch.name == b.name))
+            assert branch is not None
+            branch_id, base_sha = branch.id, branch.base_sha or ""
+            known = [
+                (t.name, t.sha)
+                for t in s.scalars(
+                    select(Tag)
+                    .where(Tag.kind == "stable", Tag.branch == b.name)
+                    .order_by(Tag.ordinal)
+                )
+            ]
+        if wanted[: len(known)] == known:
+            start = len(known)
+        else:
+            start = 0
+            with self.store.session() as s:
+                s.execute(delete(Tag).where(Tag.kind == "stable", Tag.branch == b.name))
+                s.execute(
+                    update(BranchCommit)
+                    .where(BranchCommit.branch_id == branch_id)
+                    .values(release=None)
+                )
+        for i in range(start, len(wanted)):
+            name, sha = wanted[i]
+            shas = repo.rev_list(sha, [base_sha, *[x[1] for x in wanted[:i]]])
+            with self.store.session() as s:
+                for chunk in chunked(shas):
+                    s.execute(
+                        update(BranchCommit)
+                        .where(
+                            BranchCommit.branch_id == branch_id,
+                            BranchCommit.sha.in_(chunk),
+                            BranchCommit.release.is_(None),
+                        )
+                        .values(release=name)
+                    )
+                s.add(Tag(name=name, sha=sha, kind="stable", branch=b.name, ordinal=i))
+                stats.tags += 1
+
+    # -- topics by symbol ------------------------------------------------------------------
+
+    def sync_symbol_topics(self) -> None:
+        """Fix candidates whose diff touches a topic symbol join that topic.
+
+        Only commits carrying Fixes:/Cc: stable are checked: pickaxe over every commit of a
+        kernel history would take far longer than the rest of the sync together.
+        """
+        ml_repo = self.repo(self.config.mainline.repository)
+        cursor_name = "topics:symbols"
+        with self.store.session() as s:
+            cur = self._cursor(s, cursor_name)
+            done_upto = int(cur.cursor or 0)
+            rows = s.execute(
+                select(Commit.sha, Commit.mainline_order)
+                .where(
+                    Commit.mainline.is_(True),
+                    Commit.mainline_order > done_upto,
+                    Commit.sha.in_(
+                        select(Trailer.commit_sha).where(Trailer.kind.in_(("fixes", "cc-stable")))
+                    ),
+                )
+                .order_by(Commit.mainline_order)
+            ).all()
+        if not rows:
+            return
+        shas = [r[0] for r in rows]
+        found: list[dict[str, Any]] = []
+        for topic in self.classifier.topics:
+            rx = self.classifier.symbol_regex(topic.name)
+            if not rx:
+                continue
+            for chunk in chunked(shas, 2000):
+                for sha in ml_repo.grep_diffs(chunk, rx):
+                    found.append({"sha": sha, "topic": topic.name, "rule": "diff touches a symbol"})
+        with self.store.session() as s:
+            insert_ignore(s, CommitTopic, found)
+            self._cursor(s, cursor_name).cursor = str(max(r[1] or 0 for r in rows))
+
+    # -- patch-ids -------------------------------------------------------------------------
+
+    def sync_patch_ids(self, stats: SyncStats) -> None:
+        """Patch-ids where they can decide something: topic commits on mainline, and stable
+        commits that carry no upstream reference (the only way to find what they backport)."""
+        with self.store.session() as s:
+            topic_shas = select(CommitTopic.sha)
+            branch_shas = select(BranchCommit.sha)
+            todo = list(
+                s.scalars(
+                    select(Commit.sha).where(
+                        Commit.patch_id.is_(None),
+                        or_(
+                            and_(Commit.mainline.is_(True), Commit.sha.in_(topic_shas)),
+                            and_(Commit.upstream_sha.is_(None), Commit.sha.in_(branch_shas)),
+                        ),
+                    )
+                )
+            )
+        by_repo: dict[str, list[str]] = {}
+        for sha in todo:
+            by_repo.setdefault(self.config.mainline.repository, []).append(sha)
+        for repo_name, shas in by_repo.items():
+            repo = self.repo(repo_name)
+            for chunk in chunked(shas, 1000):
+                ids = self._patch_ids_any_repo(repo, chunk)
+                with self.store.session() as s:
+                    for sha in chunk:
+                        s.execute(
+                            update(Commit)
+                            .where(Commit.sha == sha)
+                            .values(patch_id=ids.get(sha, ""))
+                        )
+                stats.patch_ids += len(chunk)
+        self._link_by_patch_id(stats)
+
+    def _patch_ids_any_repo(self, repo: GitRepo, shas: list[str]) -> dict[str, str]:
+        ids = repo.patch_ids(shas)
+        missing = [s for s in shas if s not in ids]
+        # Stable commits may live in another clone than mainline.
+        for b in self.config.branches:
+            if not missing or b.repository == self.config.mainline.repository:
+                continue
+            other = self.repo(b.repository)
+            present = [s for s in missing if other.try_resolve(s)]
+            ids.update(other.patch_ids(present))
+            missing = [s for s in missing if s not in ids]
+        return ids
+
+    def _link_by_patch_id(self, stats: SyncStats) -> None:
+        with self.store.session() as s:
+            orphans = s.execute(
+                select(Commit.sha, Commit.patch_id).where(
+                    Commit.upstream_sha.is_(None),
+                    Commit.mainline.is_(False),
+                    Commit.patch_id.is_not(None),
+                    Commit.patch_id != "",
+                    Commit.sha.in_(select(BranchCommit.sha)),
+                )
+            ).all()
+            for sha, pid in orphans:
+                match = s.scalars(
+                    select(Commit.sha)
+                    .where(Commit.patch_id == pid, Commit.mainline.is_(True))
+                    .order_by(Commit.mainline_order)
+                ).first()
+                if match:
+                    s.execute(
+                        update(Commit)
+                        .where(Commit.sha == sha)
+                        .values(upstream_sha=match, upstream_rule="patch-id")
+                    )
+                    stats.patch_id_links += 1
+
+    # -- edges -----------------------------------------------------------------------------
+
+    def resolve_edges(self, stats: SyncStats) -> None:
+        with self.store.session() as s:
+            pending = s.execute(
+                select(Trailer.commit_sha, Trailer.kind, Trailer.value, Trailer.subject).where(
+                    Trailer.kind.in_(("fixes", "stable-dep-of", "reverts")),
+                    Trailer.commit_sha.is_not(None),
+                    ~select(Edge.id)
+                    .where(
+                        Edge.src == Trailer.commit_sha,
+                        Edge.kind == Trailer.kind,
+                        Edge.dst_raw == Trailer.value,
+                        Edge.dst.is_not(None),
+                    )
+                    .exists(),
+                )
+            ).all()
+            backports = s.execute(
+                select(Commit.sha, Commit.upstream_sha, Commit.upstream_rule).where(
+                    Commit.upstream_sha.is_not(None),
+                    ~select(Edge.id)
+                    .where(Edge.src == Commit.sha, Edge.kind == "backport-of")
+                    .exists(),
+                )
+            ).all()
+            for src, kind, raw, subject in pending:
+                assert src is not None
+                res = resolve_reference(
+                    raw,
+                    subject,
+                    lambda p: self._cands(s, commits_by_prefix(s, p)),
+                    lambda subj: self._cands(s, commits_by_subject(s, subj)),
+                )
+                edge = s.scalar(
+                    select(Edge).where(Edge.kind == kind, Edge.src == src, Edge.dst_raw == raw)
+                )
+                if edge is None:
+                    s.add(
+                        Edge(
+                            kind=kind,
+                            src=src,
+                            dst_raw=raw,
+                            dst=res.dst,
+                            rule=res.rule,
+                            evidence=res.evidence,
+                            flagged=res.flagged,
+                        )
+                    )
+                    stats.edges += 1
+                elif res.dst is not None:
+                    edge.dst, edge.rule, edge.evidence, edge.flagged = (
+                        res.dst,
+                        res.rule,
+                        res.evidence,
+                        res.flagged,
+                    )
+            for sha, upstream, rule in backports:
+                assert upstream is not None
+                s.add(
+                    Edge(
+                        kind="backport-of",
+                        src=sha,
+                        dst_raw=upstream,
+                        dst=upstream,
+                        rule=rule or "upstream-reference",
+                        evidence=(
+                            f"{sha[:12]} has the same patch-id as {upstream[:12]}"
+                            if rule == "patch-id"
+                            else f"{sha[:12]} says it is upstream commit {upstream[:12]}"
+                        ),
+                        flagged=False,
+                    )
+                )
+                stats.edges += 1
+
+    @staticmethod
+    def _cands(s: Session, commits: Iterable[Commit]) -> list[Candidate]:
+        return [Candidate(sha=c.sha, subject=c.subject, mainline=c.mainline) for c in commits]

@@ -1,0 +1,391 @@
+"""Per-branch decisions: which fixes a stable branch needs, in what order, and why.
+
+Pure over plain values (see :mod:`tracker.store.snapshot` for how they are loaded), so each rule is
+tested directly. A mainline commit is *in* a branch when it is reachable from the base tag (its
+first release is the base or older) or a backport of it is on the branch, and no later revert on
+the branch (or in mainline before the base) undid it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+NEEDED = "needed"
+NOT_NEEDED = "not-needed"
+RELEASED = "released"
+IN_BRANCH = "in-branch"
+REVERTED = "reverted"
+NOMINATED = "nominated"
+UNRESOLVED = "unresolved"
+
+# Statuses that put a fix into the ordered list of things to backport.
+ACTIONABLE = (NEEDED, NOMINATED)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    subject: str
+    mainline: bool
+    release: str | None = None
+    release_index: int | None = None
+    order: int | None = None
+
+
+@dataclass(frozen=True)
+class FixRef:
+    raw: str
+    dst: str | None
+    rule: str
+    evidence: str
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class Nomination:
+    note: str | None
+    min_version: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class Fix:
+    commit: CommitInfo
+    topics: tuple[str, ...]
+    fixes: tuple[FixRef, ...] = ()
+    nominations: tuple[Nomination, ...] = ()
+
+
+@dataclass(frozen=True)
+class BranchCommitInfo:
+    sha: str
+    subject: str
+    position: int
+    release: str | None
+    upstream: str | None
+    upstream_rule: str | None
+    reverts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BranchView:
+    name: str
+    base: str
+    base_index: int
+    version: tuple[int, int] | None
+    commits: tuple[BranchCommitInfo, ...]
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything the decisions read, keyed by sha."""
+
+    commits: Mapping[str, CommitInfo]
+    # mainline sha -> mainline commits that revert it
+    mainline_reverts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # stable sha -> branch name, for culprits that are backports on some branch
+    stable_home: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    sha: str
+    subject: str
+    topic: str
+    topics: tuple[str, ...]
+    status: str
+    reason: str
+    evidence: tuple[str, ...]
+    position: int | None = None
+    order_reason: str | None = None
+    after: tuple[str, ...] = ()
+    stable_sha: str | None = None
+    release: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sha": self.sha,
+            "subject": self.subject,
+            "topic": self.topic,
+            "topics": list(self.topics),
+            "status": self.status,
+            "reason": self.reason,
+            "evidence": list(self.evidence),
+            "position": self.position,
+            "order_reason": self.order_reason,
+            "after": list(self.after),
+            "stable_sha": self.stable_sha,
+            "release": self.release,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    branch: str
+    base: str
+    steps: tuple[Step, ...]
+
+    @property
+    def ordered(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.position is not None)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "branch": self.branch,
+            "base": self.base,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+def _short(c: CommitInfo | None, sha: str) -> str:
+    return f'{sha[:12]} ("{c.subject}")' if c else sha[:12]
+
+
+class _Membership:
+    """Answers 'is commit X in this branch?' with the evidence for the answer."""
+
+    def __init__(self, branch: BranchView, world: World) -> None:
+        self.branch = branch
+        self.world = world
+        self.on_branch = {c.sha: c for c in branch.commits}
+        self.backports: dict[str, list[BranchCommitInfo]] = {}
+        for c in branch.commits:
+            if c.upstream:
+                self.backports.setdefault(c.upstream, []).append(c)
+        # A revert that is itself reverted restores what it undid.
+        reverted_reverts = {t for c in branch.commits for t in c.reverts if t in self.on_branch}
+        self.reverted_by: dict[str, BranchCommitInfo] = {}
+        for c in branch.commits:
+            if c.sha in reverted_reverts:
+                continue
+            for target in c.reverts:
+                self.reverted_by[target] = c
+                up = self.on_branch[target].upstream if target in self.on_branch else None
+                if up:
+                    self.reverted_by[up] = c
+
+    def in_base(self, sha: str) -> bool:
+        c = self.world.commits.get(sha)
+        return bool(
+            c
+            and c.mainline
+            and c.release_index is not None
+            and c.release_index <= self.branch.base_index
+        )
+
+    def backport(self, sha: str) -> BranchCommitInfo | None:
+        live = [b for b in self.backports.get(sha, []) if b.sha not in self.reverted_by]
+        return live[0] if live else None
+
+    def revert_of(self, sha: str) -> BranchCommitInfo | None:
+        return self.reverted_by.get(sha)
+
+    def mainline_revert_in_base(self, sha: str) -> str | None:
+        for r in self.world.mainline_reverts.get(sha, ()):
+            if self.in_base(r):
+                return r
+        return None
+
+    def presence(self, sha: str) -> tuple[bool, str]:
+        """Whether ``sha`` is in the branch, and the evidence either way."""
+        b = self.branch
+        c = self.world.commits.get(sha)
+        name = _short(c, sha)
+        if sha in self.on_branch:
+            rv = self.revert_of(sha)
+            if rv:
+                return False, f"{name} is on {b.name} but was reverted by {rv.sha[:12]}"
+            return True, f"{name} is a {b.name} commit"
+        if c is None:
+            return False, f"{name} is not a known commit"
+        if not c.mainline:
+            home = self.world.stable_home.get(sha)
+            where = f"a {home} commit" if home else "not a mainline commit"
+            return False, f"{name} is {where}, not on {b.name}"
+        rv = self.revert_of(sha)
+        if self.in_base(sha):
+            if rv:
+                return False, f"{name} is in {b.base} but {b.name} reverted it in {rv.sha[:12]}"
+            mr = self.mainline_revert_in_base(sha)
+            if mr:
+                return False, f"{name} is in {b.base} but was reverted by {mr[:12]} before it"
+            return True, f"{name} is in {b.base} (first released in {c.release})"
+        bp = self.backport(sha)
+        if bp:
+            return True, f"{name} was backported to {b.name} as {bp.sha[:12]}"
+        if rv:
+            return False, f"{name} was backported to {b.name} but reverted by {rv.sha[:12]}"
+        when = f"first released in {c.release}" if c.release else "not yet in a mainline release"
+        return False, f"{name} is not in {b.name}: {when}, after the base {b.base}"
+
+
+def presence(branch: BranchView, world: World, sha: str) -> tuple[bool, str]:
+    """Whether ``sha`` is in ``branch``, with the evidence (for commits outside any plan)."""
+    return _Membership(branch, world).presence(sha)
+
+
+def _version_ok(n: Nomination, version: tuple[int, int] | None) -> bool:
+    return n.min_version is None or version is None or version >= n.min_version
+
+
+def decide(
+    branch: BranchView, fixes: Sequence[Fix], world: World, topic: str | None = None
+) -> Plan:
+    """Decide every candidate fix for ``branch``; needed ones get an order and its reason."""
+    member = _Membership(branch, world)
+    planned: dict[str, Step] = {}
+    steps: list[Step] = []
+    for fix in sorted(fixes, key=lambda f: (f.commit.order or 0, f.commit.sha)):
+        if topic and topic not in fix.topics:
+            continue
+        if member.in_base(fix.commit.sha):
+            continue
+        step = _decide_one(fix, branch, member, planned)
+        if step.status in ACTIONABLE:
+            planned[fix.commit.sha] = step
+        steps.append(step)
+    return Plan(branch=branch.name, base=branch.base, steps=tuple(_order(steps, world)))
+
+
+def _decide_one(
+    fix: Fix, branch: BranchView, member: _Membership, planned: Mapping[str, Step]
+) -> Step:
+    c = fix.commit
+    topic = fix.topics[0] if fix.topics else ""
+
+    def step(
+        status: str,
+        reason: str,
+        evidence: list[str],
+        *,
+        after: tuple[str, ...] = (),
+        stable_sha: str | None = None,
+        release: str | None = None,
+    ) -> Step:
+        return Step(
+            c.sha,
+            c.subject,
+            topic,
+            fix.topics,
+            status,
+            reason,
+            tuple(evidence),
+            after=after,
+            stable_sha=stable_sha,
+            release=release,
+        )
+
+    bp = member.backport(c.sha)
+    if bp:
+        rule = "patch-id" if bp.upstream_rule == "patch-id" else "upstream reference"
+        ev = [f"{bp.sha[:12]} on {branch.name} is a backport ({rule})"]
+        if bp.release:
+            return step(
+                RELEASED,
+                f"released in {bp.release} as {bp.sha[:12]}",
+                ev,
+                stable_sha=bp.sha,
+                release=bp.release,
+            )
+        return step(
+            IN_BRANCH,
+            f"in {branch.name} as {bp.sha[:12]}, not yet in a release",
+            ev,
+            stable_sha=bp.sha,
+        )
+    rv = member.revert_of(c.sha)
+    if rv:
+        return step(
+            REVERTED,
+            f"backported, then reverted on {branch.name} by {rv.sha[:12]}",
+            [f'{rv.sha[:12]} ("{rv.subject}") reverts it'],
+            stable_sha=rv.sha,
+        )
+
+    if not fix.fixes:
+        noms = list(fix.nominations)
+        fitting = [n for n in noms if _version_ok(n, branch.version)]
+        if fitting:
+            tag = f" # {fitting[0].note}" if fitting[0].note else ""
+            return step(NOMINATED, f"Cc: stable{tag} without Fixes:", [f"tagged Cc: stable{tag}"])
+        first = noms[0].note if noms else None
+        return step(
+            NOT_NEEDED,
+            f"Cc: stable # {first} excludes {branch.name}",
+            [f"annotation '{first}' asks for newer branches only"],
+        )
+
+    evidence: list[str] = []
+    culprit_in: list[str] = []
+    via_plan: list[str] = []
+    unresolved: list[str] = []
+    for ref in fix.fixes:
+        if ref.flagged:
+            evidence.append(f"Fixes: {ref.raw}: {ref.evidence}")
+        if ref.dst is None:
+            unresolved.append(ref.raw)
+            continue
+        present, why = member.presence(ref.dst)
+        evidence.append(why)
+        if present:
+            culprit_in.append(ref.dst)
+        elif ref.dst in planned:
+            via_plan.append(ref.dst)
+    if culprit_in:
+        return step(NEEDED, "its culprit " + member.presence(culprit_in[0])[1], evidence)
+    if via_plan:
+        dep = member.world.commits.get(via_plan[0])
+        return step(
+            NEEDED,
+            f"fixes {_short(dep, via_plan[0])}, which this plan backports",
+            evidence,
+            after=tuple(via_plan),
+        )
+    if unresolved and len(unresolved) == len(fix.fixes):
+        return step(UNRESOLVED, f"Fixes: {', '.join(unresolved)} names no known commit", evidence)
+    return step(
+        NOT_NEEDED,
+        "; ".join(e for e in evidence if not e.startswith("Fixes:"))
+        or f"no commit it fixes is in {branch.name}",
+        evidence,
+    )
+
+
+def _order(steps: list[Step], world: World) -> list[Step]:
+    """Number the actionable steps: culprit fixes first, then mainline order."""
+    actionable = {s.sha: s for s in steps if s.status in ACTIONABLE}
+    indeg = {sha: 0 for sha in actionable}
+    children: dict[str, list[str]] = {sha: [] for sha in actionable}
+    for s in actionable.values():
+        for dep in s.after:
+            if dep in actionable:
+                indeg[s.sha] += 1
+                children[dep].append(s.sha)
+
+    def key(sha: str) -> tuple[int, str]:
+        c = world.commits.get(sha)
+        return ((c.order if c and c.order is not None else 1 << 62), sha)
+
+    heap = [key(sha) for sha, d in indeg.items() if d == 0]
+    heapq.heapify(heap)
+    position: dict[str, int] = {}
+    while heap:
+        _, sha = heapq.heappop(heap)
+        position[sha] = len(position) + 1
+        for ch in children[sha]:
+            indeg[ch] -= 1
+            if indeg[ch] == 0:
+                heapq.heappush(heap, key(ch))
+    out: list[Step] = []
+    for s in steps:
+        if s.sha not in position:
+            out.append(s)
+            continue
+        if s.after:
+            why = "after " + ", ".join(d[:12] for d in s.after) + ", the fix it fixes"
+        else:
+            why = "mainline order"
+        out.append(replace(s, position=position[s.sha], order_reason=why))
+    out.sort(key=lambda s: (s.position is None, s.position or 0))
+    return out

@@ -1,0 +1,1 @@
+"""A deterministic, kernel-shaped sample world for the demo and the tests."""

@@ -1,0 +1,166 @@
+"""Use cases the CLI (and later the reports) call: open the store, sync, plan, status.
+
+Kept apart from cli.py so that tests drive the same code paths without a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker.config import BranchConfig, Config
+from tracker.errors import UnknownCommitError
+from tracker.gitio import check_sha
+from tracker.ingest.gitlog import GitSync, Progress, SyncStats
+from tracker.plan import Fix, Plan, Step, decide, presence
+from tracker.store.db import Store
+from tracker.store.models import Branch, BranchState, Commit, Trailer
+from tracker.store.snapshot import commit_info, load_branch, load_fixes, load_world
+
+_HEXISH = re.compile(r"^[0-9a-fA-F]{4,40}$")
+
+
+def open_store(config: Config) -> Store:
+    return Store(config.database_url)
+
+
+def sync(
+    config: Config, store: Store, progress: Progress | None = None, *, fetch: bool = False
+) -> SyncStats:
+    return GitSync(config, store, progress).run(fetch=fetch)
+
+
+def _topic_names(config: Config) -> list[str]:
+    return [t.name for t in config.topics]
+
+
+def _plan_in_session(s: Session, config: Config, b: BranchConfig, topic: str | None) -> Plan:
+    view = load_branch(s, b)
+    fixes = load_fixes(s, view.base_index, _topic_names(config), None)
+    world = load_world(s, fixes, view)
+    # Decide over every topic so fix-of-fix chains across topics stay intact, then filter.
+    full = decide(view, fixes, world)
+    if topic is None:
+        return full
+    kept = tuple(st for st in full.steps if topic in st.topics)
+    return Plan(branch=full.branch, base=full.base, steps=kept)
+
+
+def plan(config: Config, store: Store, branch: str, topic: str | None = None) -> Plan:
+    b = config.branch(branch)
+    if topic is not None:
+        config.topic(topic)
+    with store.session() as s:
+        result = _plan_in_session(s, config, b, topic)
+        if topic is None:
+            _save_states(s, b.name, result)
+    return result
+
+
+def _save_states(s: Session, branch: str, p: Plan) -> None:
+    row = s.scalar(select(Branch).where(Branch.name == branch))
+    if row is None:
+        return
+    now = datetime.now(UTC)
+    existing = {
+        st.sha: st for st in s.scalars(select(BranchState).where(BranchState.branch_id == row.id))
+    }
+    for step in p.steps:
+        st = existing.pop(step.sha, None)
+        if st is None:
+            st = BranchState(branch_id=row.id, sha=step.sha)
+            s.add(st)
+        st.status, st.reason = step.status, step.reason
+        st.evidence = json.dumps(list(step.evidence))
+        st.position, st.computed_at = step.position, now
+    for stale in existing.values():
+        s.delete(stale)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    branch: str
+    step: Step
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    sha: str
+    subject: str
+    rows: tuple[StatusRow, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sha": self.sha,
+            "subject": self.subject,
+            "branches": [{"branch": r.branch, **r.step.to_dict()} for r in self.rows],
+        }
+
+
+def find_commit(s: Session, query: str) -> Commit:
+    """A commit named by sha (full or abbreviated), Message-ID (via Link:), or subject text."""
+    q = query.strip()
+    if _HEXISH.match(q):
+        sha = check_sha(q)
+        hits = list(
+            s.scalars(select(Commit).where(Commit.sha >= sha, Commit.sha < sha + "g").limit(5))
+        )
+        if len(hits) == 1:
+            c = hits[0]
+            if not c.mainline and c.upstream_sha:
+                up = s.get(Commit, c.upstream_sha)
+                return up or c
+            return c
+        if len(hits) > 1:
+            raise UnknownCommitError(f"'{q}' is ambiguous: matches {len(hits)} commits")
+        raise UnknownCommitError(f"unknown commit '{q}': not in the store (run 'tracker sync'?)")
+    if "@" in q:
+        msgid = q.strip("<>")
+        sha = s.scalar(
+            select(Trailer.commit_sha).where(Trailer.kind == "link", Trailer.value == msgid)
+        )
+        linked = s.get(Commit, sha) if sha else None
+        if linked is None:
+            raise UnknownCommitError(f"no commit links to Message-ID <{msgid}>")
+        return linked
+    hits = list(
+        s.scalars(select(Commit).where(Commit.mainline.is_(True), Commit.subject == q).limit(5))
+    )
+    if not hits:
+        hits = list(
+            s.scalars(
+                select(Commit).where(Commit.mainline.is_(True), Commit.subject.contains(q)).limit(6)
+            )
+        )
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise UnknownCommitError(f"no mainline commit has a subject matching '{q}'")
+    names = "; ".join(f"{h.sha[:12]} {h.subject}" for h in hits[:5])
+    raise UnknownCommitError(f"'{q}' matches several commits: {names}")
+
+
+def status(config: Config, store: Store, query: str) -> StatusReport:
+    with store.session() as s:
+        c = find_commit(s, query)
+        rows: list[StatusRow] = []
+        for b in config.branches:
+            full = _plan_in_session(s, config, b, None)
+            step = next((st for st in full.steps if st.sha == c.sha), None)
+            if step is None:
+                step = _single(s, b, c)
+            rows.append(StatusRow(b.name, step))
+        return StatusReport(sha=c.sha, subject=c.subject, rows=tuple(rows))
+
+
+def _single(s: Session, b: BranchConfig, c: Commit) -> Step:
+    """Status of a commit that is not a topic fix candidate for this branch."""
+    view = load_branch(s, b)
+    fix = Fix(commit=commit_info(c), topics=())
+    present, why = presence(view, load_world(s, [fix], view), c.sha)
+    return Step(c.sha, c.subject, "", (), "present" if present else "absent", why, (why,))
