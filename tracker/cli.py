@@ -190,26 +190,29 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     out.print(f"database at revision {current_revision(store.engine)}")
 
 
+def _fail(message: str, code: int) -> None:
+    # One line, never wrapped: cron mails and scripts grep these.
+    one_line = " ".join(message.split())
+    print(f"tracker: {one_line}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line and an exit code."""
     try:
         # Typer's standalone mode already turns usage errors into a message and exit code 2.
         app(args=argv)
     except TrackerError as exc:
-        err.print(f"tracker: error: {exc}", markup=False)
-        sys.exit(exc.exit_code)
+        _fail(f"error: {exc}", exc.exit_code)
     except KeyboardInterrupt:
-        err.print("tracker: interrupted")
-        sys.exit(130)
+        _fail("interrupted", 130)
     except Exception as exc:
         if os.environ.get("TRACKER_DEBUG"):
             traceback.print_exc()
-        err.print(
-            f"tracker: internal error: {type(exc).__name__}: {exc} (set TRACKER_DEBUG=1 for a "
-            "traceback)",
-            markup=False,
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (TRACKER_DEBUG=1 shows a traceback)",
+            EXIT_INTERNAL,
         )
-        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,22 @@ SOURCE_KINDS = (
 )
 
 
+# Every table and the keys it accepts; config.example.toml must document each one (a test checks).
+SCHEMA: dict[str, set[str]] = {
+    "database": {"url"},
+    "repositories": {"name", "path", "remote"},
+    "mainline": {"repository", "ref", "release_tag_pattern"},
+    "branches": {"name", "base", "repository", "ref", "stable_tag_pattern", "version"},
+    "topics": {"name", "paths", "symbols", "keywords"},
+    "sources": {"name", "kind", "url", "path", "list", "query"},
+    "trailers": {"upstream"},
+    "templates": {"dir"},
+    "email": {"from", "to", "cc", "smtp_server", "smtp_port"},
+    "dashboard": {"out", "title"},
+    "http": {"timeout", "retries", "max_bytes", "concurrency"},
+}
+
+
 @dataclass(frozen=True)
 class RepositoryConfig:
     name: str
@@ -275,28 +291,14 @@ def _resolve(base: Path | None, value: str) -> Path:
 
 def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     top = _Reader(data, path, "")
-    top.check_keys(
-        {
-            "database",
-            "repositories",
-            "mainline",
-            "branches",
-            "topics",
-            "sources",
-            "trailers",
-            "templates",
-            "email",
-            "dashboard",
-            "http",
-        }
-    )
+    top.check_keys(set(SCHEMA))
     db = top.table("database")
-    db.check_keys({"url"})
+    db.check_keys(SCHEMA["database"])
     database_url = db.opt("url") or default_database_url()
 
     repos: dict[str, RepositoryConfig] = {}
     for r in top.tables("repositories"):
-        r.check_keys({"name", "path", "remote"})
+        r.check_keys(SCHEMA["repositories"])
         name = r.req("name")
         if name in repos:
             raise r.err("name", f"duplicate repository name '{name}'")
@@ -307,7 +309,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         raise top.err("repositories", "at least one [[repositories]] entry is required")
 
     ml = top.table("mainline")
-    ml.check_keys({"repository", "ref", "release_tag_pattern"})
+    ml.check_keys(SCHEMA["mainline"])
     ml_repo = ml.opt("repository") or next(iter(repos))
     if ml_repo not in repos:
         raise ml.err("repository", f"names no configured repository: '{ml_repo}'")
@@ -321,7 +323,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
     branches: list[BranchConfig] = []
     for b in top.tables("branches"):
-        b.check_keys({"name", "base", "repository", "ref", "stable_tag_pattern", "version"})
+        b.check_keys(SCHEMA["branches"])
         name = b.req("name")
         if any(x.name == name for x in branches):
             raise b.err("name", f"duplicate branch '{name}'")
@@ -346,7 +348,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
     topics: list[TopicConfig] = []
     for t in top.tables("topics"):
-        t.check_keys({"name", "paths", "symbols", "keywords"})
+        t.check_keys(SCHEMA["topics"])
         topics.append(
             TopicConfig(
                 name=t.req("name"),
@@ -358,7 +360,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 
     sources: list[SourceConfig] = []
     for s in top.tables("sources"):
-        s.check_keys({"name", "kind", "url", "path", "list", "query"})
+        s.check_keys(SCHEMA["sources"])
         kind = s.req("kind")
         if kind not in SOURCE_KINDS:
             raise s.err(
@@ -379,7 +381,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         )
 
     tr = top.table("trailers")
-    tr.check_keys({"upstream"})
+    tr.check_keys(SCHEMA["trailers"])
     upstream = tr.strs("upstream", DEFAULT_UPSTREAM_PATTERNS)
     for i, pat in enumerate(upstream):
         _regex(tr, f"upstream[{i}]", pat)
@@ -387,11 +389,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
             raise tr.err(f"upstream[{i}]", "pattern must have a named group (?P<sha>...)")
 
     tpl = top.table("templates")
-    tpl.check_keys({"dir"})
+    tpl.check_keys(SCHEMA["templates"])
     tdir = tpl.opt("dir")
 
     em = top.table("email")
-    em.check_keys({"from", "to", "cc", "smtp_server", "smtp_port"})
+    em.check_keys(SCHEMA["email"])
     email = EmailConfig(
         from_address=em.opt("from", EmailConfig.from_address) or EmailConfig.from_address,
         to=em.strs("to", EmailConfig.to),
@@ -401,7 +403,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     )
 
     dash = top.table("dashboard")
-    dash.check_keys({"out", "title"})
+    dash.check_keys(SCHEMA["dashboard"])
     dout = dash.opt("out")
     dashboard = DashboardConfig(
         out=_resolve(path, dout) if dout else None,
@@ -409,7 +411,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     )
 
     ht = top.table("http")
-    ht.check_keys({"timeout", "retries", "max_bytes", "concurrency"})
+    ht.check_keys(SCHEMA["http"])
     http = HttpConfig(
         timeout=ht.number("timeout", 30.0),
         retries=int(ht.number("retries", 3)),

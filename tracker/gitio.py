@@ -152,9 +152,10 @@ class GitRepo:
                 yield _parse_record(buf)
         finally:
             stdout.close()
-            popen.wait()
-        if popen.returncode not in (0, None):
-            raise GitError(f"git log failed in {self.path} (exit {popen.returncode})")
+            _, errout = popen.communicate()
+        if popen.returncode != 0:
+            detail = errout.decode(errors="replace").strip()
+            raise GitError(f"git log failed in {self.path}: {detail}")
 
     def grep_diffs(self, shas: Iterable[str], regex: str) -> set[str]:
         """The commits among ``shas`` whose diff adds or removes a line matching ``regex``."""
@@ -195,11 +196,15 @@ class GitRepo:
         return result
 
     def _popen(self, args: list[str], *, stdin: bool = False) -> subprocess.Popen[bytes]:
-        proc = self.git.execute(args, as_process=True, istream=subprocess.PIPE if stdin else None)
-        popen = proc.proc
-        if popen is None:
-            raise GitError(f"could not start git in {self.path}")
-        return cast("subprocess.Popen[bytes]", popen)
+        # Streams use Popen directly: GitPython's process wrapper kills the child when it is
+        # garbage-collected, which can happen while we are still reading its output.
+        return subprocess.Popen(
+            args,
+            cwd=self.repo.git_dir if self.repo.bare else self.repo.working_tree_dir,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def _run_stdin(self, args: list[str], data: str) -> str:
         popen = self._popen(["git", *args], stdin=True)

@@ -530,7 +530,8 @@ def _mainline_after_v6_12(b: WorldBuilder, s: dict[str, str]) -> None:
             Edit(
                 "mm/hugetlb.c",
                 "\t\treturn -EINVAL;\n\treturn 0;\n}",
-                "\t\treturn -EINVAL;\n\n\t/*\n\t * PMD sharing is only possible for PUD_SIZE-aligned "
+                "\t\treturn -EINVAL;\n\n\t/*\n"
+                "\t * PMD sharing is only possible for PUD_SIZE-aligned "
                 "ranges; unshare\n\t * the surrounding interval while the split holds the locks."
                 "\n\t */\n\tif (addr & ~PUD_MASK)\n"
                 "\t\thugetlb_unshare_pmds(vma, ALIGN_DOWN(addr, "

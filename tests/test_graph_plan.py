@@ -1,0 +1,93 @@
+"""Reference resolution and planner rules over plain values (no I/O)."""
+
+from __future__ import annotations
+
+from tracker.graph import Candidate, resolve_reference
+from tracker.plan import (
+    BranchCommitInfo,
+    BranchView,
+    CommitInfo,
+    Fix,
+    FixRef,
+    World,
+    decide,
+)
+
+A = "a" * 40
+B = "b" * 40
+C = "c" * 40
+S = "5" * 40
+
+
+def _lookup(cands: list[Candidate]):  # type: ignore[no-untyped-def]
+    return (
+        lambda p: [c for c in cands if c.sha.startswith(p)],
+        lambda subj: [c for c in cands if c.subject == subj],
+    )
+
+
+def test_resolution_rules() -> None:
+    cands = [
+        Candidate(A, "mm: one", True),
+        Candidate(B, "mm: two", True),
+        Candidate(S, "mm: two", False),
+    ]
+    by_prefix, by_subject = _lookup(cands)
+    assert resolve_reference(A[:12], "mm: one", by_prefix, by_subject).rule == "sha"
+    # The sha names another commit than the quoted subject: repaired to the subject, flagged.
+    r = resolve_reference(A[:12], "mm: two", by_prefix, by_subject)
+    assert (r.dst, r.rule, r.flagged) == (B, "subject-repair", True)
+    # Unknown sha, unambiguous subject (the mainline one wins over its backport).
+    r = resolve_reference("d" * 12, "mm: two", by_prefix, by_subject)
+    assert (r.dst, r.rule) == (B, "subject-repair")
+    assert resolve_reference("d" * 12, None, by_prefix, by_subject).rule == "unknown"
+    assert resolve_reference("--upload-pack=x", None, by_prefix, by_subject).rule == "invalid"
+    dup = [Candidate("abcd" + "0" * 36, "x", True), Candidate("abcd" + "1" * 36, "y", True)]
+    p2, s2 = _lookup(dup)
+    assert resolve_reference("abcd", None, p2, s2).rule == "ambiguous"
+    assert resolve_reference("abcd", "y", p2, s2).dst == "abcd" + "1" * 36
+
+
+def _world() -> World:
+    return World(
+        commits={
+            A: CommitInfo(A, "culprit old", True, "v6.1", 0, 1),
+            B: CommitInfo(B, "culprit new", True, "v6.6", 1, 2),
+            C: CommitInfo(C, "fix", True, None, None, 3),
+        }
+    )
+
+
+def _view(*commits: BranchCommitInfo) -> BranchView:
+    return BranchView("linux-6.1.y", "v6.1", 0, (6, 1), commits)
+
+
+def _fix(*dsts: str) -> Fix:
+    refs = tuple(FixRef(d[:12], d, "sha", "", False) for d in dsts)
+    return Fix(CommitInfo(C, "fix", True, None, None, 3), ("t",), refs)
+
+
+def test_several_fixes_tags_needed_if_any_culprit_is_in() -> None:
+    p = decide(_view(), [_fix(B, A)], _world())
+    assert p.steps[0].status == "needed"
+    p = decide(_view(), [_fix(B)], _world())
+    assert p.steps[0].status == "not-needed"
+
+
+def test_revert_of_a_revert_restores_the_culprit() -> None:
+    bp = BranchCommitInfo(S, "culprit new", 1, None, B, "upstream-reference")
+    rv = BranchCommitInfo("6" * 40, "Revert", 2, None, None, None, reverts=(S,))
+    rrv = BranchCommitInfo("7" * 40, "Reapply", 3, None, None, None, reverts=("6" * 40,))
+    assert decide(_view(bp, rv), [_fix(B)], _world()).steps[0].status == "not-needed"
+    assert decide(_view(bp, rv, rrv), [_fix(B)], _world()).steps[0].status == "needed"
+
+
+def test_culprit_reverted_in_mainline_before_the_base() -> None:
+    r = "e" * 40
+    w = World(
+        commits={**_world().commits, r: CommitInfo(r, "Revert", True, "v6.1", 0, 2)},
+        mainline_reverts={A: (r,)},
+    )
+    step = decide(_view(), [_fix(A)], w).steps[0]
+    assert step.status == "not-needed"
+    assert "reverted" in step.reason

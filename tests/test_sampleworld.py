@@ -1,0 +1,116 @@
+"""The sample world's decisions, branch by branch, as its design (shared/facts.md) says."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Synced
+from tracker import service
+from tracker.plan import Plan, Step
+
+
+def _plan(sy: Synced, branch: str) -> Plan:
+    return service.plan(sy.config, sy.store, branch)
+
+
+def _by_role(sy: Synced, p: Plan) -> dict[str, Step]:
+    roles = {sha: role for role, sha in sy.world.shas.items()}
+    return {roles[s.sha]: s for s in p.steps if s.sha in roles}
+
+
+def _order(p: Plan, sy: Synced) -> list[str]:
+    roles = {sha: role for role, sha in sy.world.shas.items()}
+    return [roles[s.sha] for s in p.ordered]
+
+
+def test_linux_6_12_y(synced_ro: Synced) -> None:
+    p = _plan(synced_ro, "linux-6.12.y")
+    st = _by_role(synced_ro, p)
+    assert _order(p, synced_ro) == ["H3", "H4", "RF", "L7", "H5", "H6"]
+    assert {r: st[r].status for r in ("H1", "L1", "L3", "L4")} == dict.fromkeys(
+        ("H1", "L1", "L3", "L4"), "released"
+    )
+    assert st["H1"].release == "v6.12.9"
+    assert st["L1"].release == "v6.12.24"
+    assert st["VM_FIX"].status == "in-branch"
+    # The backport that lost its upstream line is found by patch-id only.
+    assert st["H2"].status == "in-branch"
+    assert st["H2"].stable_sha == synced_ro.world.shas["S12_H2"]
+    assert "patch-id" in st["H2"].evidence[0]
+    assert st["L7"].status == "nominated"
+    # A fix of a backport: its culprit is the 6.12.y commit, not a mainline one.
+    assert st["H5"].status == "needed"
+    assert synced_ro.world.shas["S12_H1"][:12] in st["H5"].reason
+    # A fix of a fix is placed after the fix it fixes.
+    assert st["H6"].after == (synced_ro.world.shas["H3"],)
+    assert "H0" not in st and "RC" not in st  # in the base: not candidates
+
+
+def test_linux_6_6_y(synced_ro: Synced) -> None:
+    p = _plan(synced_ro, "linux-6.6.y")
+    st = _by_role(synced_ro, p)
+    assert _order(p, synced_ro) == ["L3", "VM_FIX", "H2", "H3", "H4", "H6"]
+    assert st["RC"].status == "reverted"
+    assert st["RC"].stable_sha == synced_ro.world.shas["S66_RC_REVERT"]
+    assert (st["H1"].status, st["H1"].release) == ("released", "v6.6.72")
+    assert (st["L1"].status, st["L1"].release) == ("released", "v6.6.88")
+    assert (st["L4"].status, st["L4"].release) == ("released", "v6.6.88")
+    # Its culprit was backported and reverted on this branch: no longer needed.
+    assert st["RF"].status == "not-needed"
+    assert "reverted" in st["RF"].reason
+    assert st["L7"].status == "not-needed"
+    assert "6.12.x" in st["L7"].reason
+    assert st["H5"].status == "not-needed"
+    assert "linux-6.12.y commit" in st["H5"].reason
+
+
+def test_linux_6_1_y(synced_ro: Synced) -> None:
+    p = _plan(synced_ro, "linux-6.1.y")
+    st = _by_role(synced_ro, p)
+    assert _order(p, synced_ro) == ["H1", "VM_FIX", "H2", "H3", "H4", "H6"]
+    # The lazy-MMU fixes whose culprits are younger than v6.1 are not needed here.
+    for role, culprit_release in (("L1", "v6.6"), ("L4", "v6.6")):
+        assert st[role].status == "not-needed"
+        assert f"first released in {culprit_release}, after the base v6.1" in st[role].reason
+    assert (st["L3"].status, st["L3"].release) == ("released", "v6.1.130")
+    assert st["RC"].status == "not-needed"
+    assert "6.6.x" in st["RC"].reason
+    assert st["RF"].status == "not-needed"
+    assert st["H4"].after == (synced_ro.world.shas["H1"],)
+    assert st["H6"].after == (synced_ro.world.shas["H3"],)
+
+
+@pytest.mark.parametrize("branch", ["linux-6.1.y", "linux-6.6.y", "linux-6.12.y"])
+def test_every_step_explains_itself(synced_ro: Synced, branch: str) -> None:
+    p = _plan(synced_ro, branch)
+    for s in p.steps:
+        assert s.reason and s.evidence
+        if s.position is not None:
+            assert s.order_reason
+
+
+def test_topic_filter(synced_ro: Synced) -> None:
+    p = service.plan(synced_ro.config, synced_ro.store, "linux-6.1.y", "lazy-mmu")
+    assert p.steps and all("lazy-mmu" in s.topics for s in p.steps)
+    roles = _by_role(synced_ro, p)
+    assert "VM_FIX" in roles and "H1" not in roles
+
+
+def test_status_one_row_per_branch(synced_ro: Synced) -> None:
+    rep = service.status(synced_ro.config, synced_ro.store, synced_ro.world.shas["L1"][:12])
+    got = {r.branch: r.step.status for r in rep.rows}
+    assert got == {
+        "linux-6.12.y": "released",
+        "linux-6.6.y": "released",
+        "linux-6.1.y": "not-needed",
+    }
+    # A stable sha resolves to the mainline change it backports.
+    rep2 = service.status(synced_ro.config, synced_ro.store, synced_ro.world.shas["S66_L1"])
+    assert rep2.sha == synced_ro.world.shas["L1"]
+    # Subject text and Link: Message-IDs find the same change.
+    rep3 = service.status(synced_ro.config, synced_ro.store, "fix lazy mmu docs and usage")
+    assert rep3.sha == synced_ro.world.shas["L1"]
+    rep4 = service.status(
+        synced_ro.config, synced_ro.store, "<20250303141542.3371656-1-ryan@example.org>"
+    )
+    assert rep4.sha == synced_ro.world.shas["L1"]

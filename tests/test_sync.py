@@ -1,0 +1,124 @@
+"""Git sync: idempotent, incremental, safe on rewritten refs and after a failure half way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import Synced
+from tracker import service
+from tracker.config import load_config
+from tracker.errors import RepositoryError
+from tracker.sampleworld.demo import write_demo_config
+from tracker.store.models import Base, BranchCommit, Commit, SyncRun
+
+
+def _counts(sy: Synced) -> dict[str, int]:
+    with sy.store.session() as s:
+        return {
+            t.name: s.scalar(select(func.count()).select_from(t)) or 0
+            for t in Base.metadata.sorted_tables
+        }
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "T",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "T",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_second_sync_adds_nothing(synced: Synced) -> None:
+    before = _counts(synced)
+    assert before["commits"] > 40 and before["branch_commits"] > 15 and before["edges"] > 20
+    stats = service.sync(synced.config, synced.store)
+    after = _counts(synced)
+    assert stats.total() == 0
+    # Only the run log grows: one row per run.
+    assert after.pop("sync_runs") == before.pop("sync_runs") + 1
+    assert after == before
+
+
+def test_incremental_sync_adds_only_new_commits(synced: Synced) -> None:
+    repo = synced.world.path
+    before = _counts(synced)
+    _git(repo, "checkout", "-q", "master")
+    (repo / "mm" / "util.c").write_text("int mm_util_version = 99;\n")
+    _git(repo, "commit", "-qam", "mm/util: new mainline commit")
+    _git(repo, "checkout", "-q", "linux-6.1.y")
+    (repo / "mm" / "memory.c").write_text((repo / "mm" / "memory.c").read_text() + "/* x */\n")
+    _git(repo, "commit", "-qam", "mm: a stable-only commit")
+    _git(repo, "checkout", "-q", "master")
+    stats = service.sync(synced.config, synced.store)
+    assert stats.mainline_commits == 1
+    assert stats.branch_commits == {"linux-6.12.y": 0, "linux-6.6.y": 0, "linux-6.1.y": 1}
+    after = _counts(synced)
+    assert after["commits"] == before["commits"] + 2
+    assert after["branch_commits"] == before["branch_commits"] + 1
+
+
+def test_rewritten_branch_is_resynced_not_duplicated(synced: Synced) -> None:
+    repo = synced.world.path
+    _git(repo, "checkout", "-q", "linux-6.12.y")
+    old_head = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "reset", "-q", "--hard", "HEAD~1")
+    (repo / "mm" / "util.c").write_text("int mm_util_version = 7;\n")
+    _git(repo, "commit", "-qam", "mm/util: replacement commit")
+    new_head = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-q", "master")
+    service.sync(synced.config, synced.store)
+    with synced.store.session() as s:
+        members = set(s.scalars(select(BranchCommit.sha)))
+        assert new_head in members and old_head not in members
+    # The dropped commit was the patch-id backport of H2: the plan sees it gone.
+    p = service.plan(synced.config, synced.store, "linux-6.12.y")
+    h2 = next(st for st in p.steps if st.sha == synced.world.shas["H2"])
+    assert h2.status == "needed"
+    counts = _counts(synced)
+    service.sync(synced.config, synced.store)
+    counts2 = _counts(synced)
+    counts.pop("sync_runs"), counts2.pop("sync_runs")
+    assert counts == counts2
+
+
+def test_rewritten_mainline_ref(synced: Synced) -> None:
+    repo = synced.world.path
+    old = _git(repo, "rev-parse", "master")
+    _git(repo, "commit", "-q", "--amend", "-m", "mm/hugetlb: rebuilt head commit")
+    new = _git(repo, "rev-parse", "master")
+    service.sync(synced.config, synced.store)
+    with synced.store.session() as s:
+        assert s.get(Commit, new) is not None and s.get(Commit, new).mainline  # type: ignore[union-attr]
+        assert not s.get(Commit, old).mainline  # type: ignore[union-attr]
+
+
+def test_failed_sync_leaves_store_consistent_and_next_run_finishes(
+    world_dir: tuple[object, Path],
+) -> None:
+    _, root = world_dir
+    cfg_path = write_demo_config(root)
+    text = cfg_path.read_text()
+    cfg_path.write_text(text.replace('name = "linux-6.1.y"', 'name = "linux-6.1.y"\nref = "nope"'))
+    cfg = load_config(cfg_path)
+    store = service.open_store(cfg)
+    with pytest.raises(RepositoryError, match="ref 'nope' not found"):
+        service.sync(cfg, store)
+    with store.session() as s:
+        run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+        assert run is not None and run.status == "failed" and "nope" in (run.error or "")
+        assert (s.scalar(select(func.count()).select_from(Commit)) or 0) > 0
+    cfg_path.write_text(text)
+    cfg = load_config(cfg_path)
+    service.sync(cfg, store)
+    p = service.plan(cfg, store, "linux-6.1.y")
+    assert [s.status for s in p.ordered] == ["needed"] * 6

@@ -1,0 +1,69 @@
+"""Trailer parsing over the forms seen in real kernel mails (shared/formats.md §6)."""
+
+from __future__ import annotations
+
+from tracker.parse.trailers import msgid_from_link, parse_trailers
+
+UP = "fea18c686320a53fce7ad62a87a3e1d10ad02f31"
+
+
+def test_fixes_forms() -> None:
+    t = parse_trailers(
+        'x\n\nFixes: 2ba3e6947aed ("mm/vmalloc: track which page-table levels were modified")\n'
+        "fixes: commit 38e0edb15bd0\nFixes: --upload-pack=x\n"
+    )
+    assert [f.sha for f in t.fixes] == ["2ba3e6947aed", "38e0edb15bd0", "--upload-pack=x"]
+    assert t.fixes[0].subject == "mm/vmalloc: track which page-table levels were modified"
+    assert [f.valid for f in t.fixes] == [True, True, False]
+    assert t.invalid == ("Fixes: --upload-pack=x",)
+
+
+def test_upstream_forms() -> None:
+    assert parse_trailers(f"s\n\ncommit {UP} upstream.\n").upstream == UP
+    assert parse_trailers(f"s\n\n[ Upstream commit {UP} ]\n").upstream == UP
+    assert parse_trailers(f"s\n\n(cherry picked from commit {UP})\n").upstream is None
+    custom = parse_trailers(
+        f"s\n\n[ upstream commit {UP} ]\n", [r"^\[ upstream commit (?P<sha>[0-9a-f]{40}) \]$"]
+    )
+    assert custom.upstream == UP
+
+
+def test_stable_only_revert_is_not_an_upstream_reference() -> None:
+    stable = "2e31443a0d18e4cd8e3b8d2a1e2b8e3f4b5c6d7e"
+    t = parse_trailers(
+        f'Revert "x"\n\nThis reverts commit {stable} which is\ncommit {UP} upstream.\n'
+    )
+    assert t.upstream is None
+    assert t.reverts == (stable,)
+    assert t.reverts_upstream == (UP,)
+
+
+def test_stable_dep_of_links_and_nominations() -> None:
+    t = parse_trailers(
+        "s\n\n"
+        'Stable-dep-of: c8c6fb886f57 ("ata: libata: Print features also for ATAPI devices")\n'
+        "Link: https://lore.kernel.org/r/20250303141542.3371656-1-ryan.roberts@arm.com\n"
+        "Link: https://lkml.kernel.org/r/20250623075721.2817094-1-agordeev@linux.ibm.com\n"
+        "Link: https://patch.msgid.link/abc@def\n"
+        "Message-ID: <xen-123@example.org>\n"
+        "Cc: <stable@vger.kernel.org> # 6.1.x\n"
+        "Cc: stable@vger.kernel.org # v5.14+\n"
+        "Cc: <stable@vger.kernel.org> # 3.3.x: a1f84a3: sched: Check for idle\n"
+        "Cc: stable+noautosel@kernel.org # needs manual backport\n"
+    )
+    assert t.stable_dep_of[0].sha == "c8c6fb886f57"
+    assert t.link_msgids == (
+        "20250303141542.3371656-1-ryan.roberts@arm.com",
+        "20250623075721.2817094-1-agordeev@linux.ibm.com",
+        "abc@def",
+        "xen-123@example.org",
+    )
+    assert [n.min_version for n in t.cc_stable] == [(6, 1), (5, 14), (3, 3), None]
+    prereq = t.cc_stable[2].prerequisite
+    assert prereq is not None and prereq.sha == "a1f84a3"
+    assert t.cc_stable[3].noautosel
+
+
+def test_msgid_from_link_rejects_other_urls() -> None:
+    assert msgid_from_link("https://example.org/r/abc@def") is None
+    assert msgid_from_link("https://lore.kernel.org/linux-mm/abc@def/") == "abc@def"
