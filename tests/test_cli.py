@@ -95,6 +95,14 @@ def test_init_writes_loadable_config(tmp_path: Path) -> None:
     assert_one_line_error(run("init", str(target)), 2, "already exists")
 
 
+def test_why_json(synced_ro: Synced) -> None:
+    cfg = str(synced_ro.root / "tracker.toml")
+    p = run("--config", cfg, "why", synced_ro.world.shas["RF"][:12], "linux-6.6.y", "--json")
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert data["status"] == "not-needed" and data["chain"][0]["relation"] == "decision"
+
+
 def test_db_upgrade(tmp_path: Path) -> None:
     cfg = write_demo_config(tmp_path)
     p = run("--config", str(cfg), "db", "upgrade")
@@ -107,4 +115,4 @@ def test_demo_prints_three_plans(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     for b in ("linux-6.1.y", "linux-6.6.y", "linux-6.12.y"):
         assert f"{b} (base " in p.stdout
-    assert "linux-6.1.y (base v6.1): 6 to backport" in p.stdout
+    assert "linux-6.1.y (base v6.1): 8 to backport" in p.stdout

@@ -91,3 +91,15 @@ def test_culprit_reverted_in_mainline_before_the_base() -> None:
     step = decide(_view(), [_fix(A)], w).steps[0]
     assert step.status == "not-needed"
     assert "reverted" in step.reason
+
+
+def test_external_prerequisite_is_inserted_before_its_dependent() -> None:
+    from tracker.plan import Prerequisite
+
+    w = _world()
+    p = decide(_view(), [_fix(A)], w, prerequisites=[Prerequisite(B, C, "lines 3-5 of x.c")])
+    assert [(s.sha, s.status) for s in p.ordered] == [(B, "prerequisite"), (C, "needed")]
+    assert p.ordered[1].order_reason == f"after {B[:12]}, its prerequisite"
+    # A prerequisite already in the branch adds evidence, not a step.
+    p2 = decide(_view(), [_fix(A)], w, prerequisites=[Prerequisite(A, C, "x")])
+    assert [s.sha for s in p2.ordered] == [C]

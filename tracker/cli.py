@@ -113,11 +113,11 @@ def _print_plan(p: Plan) -> None:
     )
     for st in p.steps:
         pos = f"{st.position:>2}." if st.position else "   "
-        out.print(f"  {pos} {st.sha[:12]} {st.status:<11} [{st.topic}] {st.subject}", markup=False)
-        why = st.reason
+        out.print(f"  {pos} {st.sha[:12]} {st.status:<12} [{st.topic}] {st.subject}", markup=False)
+        reason = st.reason
         if st.order_reason and st.order_reason != "mainline order":
-            why += f" (placed {st.order_reason})"
-        out.print(f"{'':19}{why}", markup=False)
+            reason += f" (placed {st.order_reason})"
+        out.print(f"{'':19}{reason}", markup=False)
     out.print("")
 
 
@@ -156,6 +156,26 @@ def status(
     for r in rep.rows:
         table.add_row(r.branch, r.step.status, r.step.reason)
     out.print(table)
+
+
+@app.command()
+def why(
+    query: Annotated[str, typer.Argument(help="A sha, a Message-ID or subject text.")],
+    branch: Annotated[str, typer.Argument(help="Stable branch, e.g. linux-6.1.y.")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The chain of evidence behind one decision on one branch."""
+    cfg = _config(config)
+    rep = service.why(cfg, service.open_store(cfg), query, branch)
+    if as_json:
+        out.print_json(json.dumps(rep.to_dict()))
+        return
+    out.print(f"{rep.step.sha[:12]} on {rep.branch}: {rep.step.status}", markup=False)
+    for link in rep.chain:
+        out.print(f"  {link.relation}: {link.sha[:12]} {link.subject}", markup=False)
+        for e in link.evidence:
+            out.print(f"      {e}", markup=False)
 
 
 @app.command()

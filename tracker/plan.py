@@ -19,9 +19,10 @@ IN_BRANCH = "in-branch"
 REVERTED = "reverted"
 NOMINATED = "nominated"
 UNRESOLVED = "unresolved"
+PREREQUISITE = "prerequisite"
 
-# Statuses that put a fix into the ordered list of things to backport.
-ACTIONABLE = (NEEDED, NOMINATED)
+# Statuses that put a commit into the ordered list of things to backport.
+ACTIONABLE = (NEEDED, NOMINATED, PREREQUISITE)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,16 @@ class FixRef:
 class Nomination:
     note: str | None
     min_version: tuple[int, int] | None
+    prerequisite: str | None = None
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """A commit that must be applied before ``of`` on a branch, and how we know."""
+
+    sha: str
+    of: str
+    evidence: str
 
 
 @dataclass(frozen=True)
@@ -230,12 +241,21 @@ def _version_ok(n: Nomination, version: tuple[int, int] | None) -> bool:
 
 
 def decide(
-    branch: BranchView, fixes: Sequence[Fix], world: World, topic: str | None = None
+    branch: BranchView,
+    fixes: Sequence[Fix],
+    world: World,
+    topic: str | None = None,
+    prerequisites: Sequence[Prerequisite] = (),
 ) -> Plan:
-    """Decide every candidate fix for ``branch``; needed ones get an order and its reason."""
+    """Decide every candidate fix for ``branch``; needed ones get an order and its reason.
+
+    ``prerequisites`` come from outside the commit messages (the simulator's verified
+    prerequisites); ``Cc: stable # x.y: <sha>`` annotations are added here.
+    """
     member = _Membership(branch, world)
     planned: dict[str, Step] = {}
     steps: list[Step] = []
+    prereqs = list(prerequisites)
     for fix in sorted(fixes, key=lambda f: (f.commit.order or 0, f.commit.sha)):
         if topic and topic not in fix.topics:
             continue
@@ -244,8 +264,58 @@ def decide(
         step = _decide_one(fix, branch, member, planned)
         if step.status in ACTIONABLE:
             planned[fix.commit.sha] = step
+            prereqs += _annotated_prerequisites(fix, branch)
         steps.append(step)
+    steps = _with_prerequisites(steps, prereqs, member)
     return Plan(branch=branch.name, base=branch.base, steps=tuple(_order(steps, world)))
+
+
+def _annotated_prerequisites(fix: Fix, branch: BranchView) -> list[Prerequisite]:
+    return [
+        Prerequisite(
+            n.prerequisite,
+            fix.commit.sha,
+            f"Cc: stable # {n.note} names {n.prerequisite[:12]} as a prerequisite",
+        )
+        for n in fix.nominations
+        if n.prerequisite and _version_ok(n, branch.version)
+    ]
+
+
+def _with_prerequisites(
+    steps: list[Step], prereqs: Sequence[Prerequisite], member: _Membership
+) -> list[Step]:
+    """Make each dependent follow its prerequisites, adding missing ones as steps of their own."""
+    by_sha = {s.sha: s for s in steps}
+    for p in prereqs:
+        dep = by_sha.get(p.of)
+        if dep is None or dep.status not in ACTIONABLE:
+            continue
+        present, why = member.presence(p.sha)
+        if present:
+            by_sha[p.of] = replace(dep, evidence=(*dep.evidence, f"{p.evidence}; {why}"))
+            continue
+        pre = by_sha.get(p.sha)
+        if pre is None or pre.status not in ACTIONABLE:
+            c = member.world.commits.get(p.sha)
+            pre = Step(
+                p.sha,
+                c.subject if c else "",
+                dep.topic,
+                dep.topics,
+                PREREQUISITE,
+                f"prerequisite of {_short(member.world.commits.get(p.of), p.of)}",
+                (p.evidence, why),
+            )
+        by_sha[p.sha] = pre
+        by_sha[p.of] = replace(dep, after=(*dep.after, p.sha), evidence=(*dep.evidence, p.evidence))
+    seen: set[str] = set()
+    out: list[Step] = []
+    for s in [*steps, *by_sha.values()]:
+        if s.sha not in seen:
+            seen.add(s.sha)
+            out.append(by_sha[s.sha])
+    return out
 
 
 def _decide_one(
@@ -332,8 +402,13 @@ def _decide_one(
             culprit_in.append(ref.dst)
         elif ref.dst in planned:
             via_plan.append(ref.dst)
+    flag = (
+        " (its Fixes: tag was repaired, see evidence)"
+        if any(r.flagged and r.dst for r in fix.fixes)
+        else ""
+    )
     if culprit_in:
-        return step(NEEDED, "its culprit " + member.presence(culprit_in[0])[1], evidence)
+        return step(NEEDED, "its culprit " + member.presence(culprit_in[0])[1] + flag, evidence)
     if via_plan:
         dep = member.world.commits.get(via_plan[0])
         return step(
@@ -350,6 +425,17 @@ def _decide_one(
         or f"no commit it fixes is in {branch.name}",
         evidence,
     )
+
+
+def _order_reason(s: Step, actionable: Mapping[str, Step]) -> str:
+    if not s.after:
+        return "mainline order"
+    parts = []
+    for dep in s.after:
+        d = actionable.get(dep)
+        kind = "its prerequisite" if d and d.status == PREREQUISITE else "the fix it fixes"
+        parts.append(f"{dep[:12]}, {kind}")
+    return "after " + "; ".join(parts)
 
 
 def _order(steps: list[Step], world: World) -> list[Step]:
@@ -382,10 +468,7 @@ def _order(steps: list[Step], world: World) -> list[Step]:
         if s.sha not in position:
             out.append(s)
             continue
-        if s.after:
-            why = "after " + ", ".join(d[:12] for d in s.after) + ", the fix it fixes"
-        else:
-            why = "mainline order"
+        why = _order_reason(s, actionable)
         out.append(replace(s, position=position[s.sha], order_reason=why))
     out.sort(key=lambda s: (s.position is None, s.position or 0))
     return out

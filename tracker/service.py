@@ -19,7 +19,7 @@ from tracker.gitio import check_sha
 from tracker.ingest.gitlog import GitSync, Progress, SyncStats
 from tracker.plan import Fix, Plan, Step, decide, presence
 from tracker.store.db import Store
-from tracker.store.models import Branch, BranchState, Commit, Trailer
+from tracker.store.models import Branch, BranchState, Commit, Edge, Trailer
 from tracker.store.snapshot import commit_info, load_branch, load_fixes, load_world
 
 _HEXISH = re.compile(r"^[0-9a-fA-F]{4,40}$")
@@ -164,3 +164,83 @@ def _single(s: Session, b: BranchConfig, c: Commit) -> Step:
     fix = Fix(commit=commit_info(c), topics=())
     present, why = presence(view, load_world(s, [fix], view), c.sha)
     return Step(c.sha, c.subject, "", (), "present" if present else "absent", why, (why,))
+
+
+@dataclass(frozen=True)
+class WhyLink:
+    sha: str
+    subject: str
+    relation: str
+    evidence: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sha": self.sha,
+            "subject": self.subject,
+            "relation": self.relation,
+            "evidence": list(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class WhyReport:
+    branch: str
+    step: Step
+    chain: tuple[WhyLink, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "branch": self.branch,
+            **self.step.to_dict(),
+            "chain": [c.to_dict() for c in self.chain],
+        }
+
+
+def why(config: Config, store: Store, query: str, branch: str) -> WhyReport:
+    """The decision for one change on one branch, and the chain of evidence behind it."""
+    b = config.branch(branch)
+    with store.session() as s:
+        c = find_commit(s, query)
+        full = _plan_in_session(s, config, b, None)
+        steps = {st.sha: st for st in full.steps}
+        step = steps.get(c.sha) or _single(s, b, c)
+        chain: list[WhyLink] = []
+        seen: set[str] = set()
+        _explain(s, step, steps, chain, seen, depth=0)
+        return WhyReport(branch=branch, step=step, chain=tuple(chain))
+
+
+def _explain(
+    s: Session,
+    step: Step,
+    steps: dict[str, Step],
+    chain: list[WhyLink],
+    seen: set[str],
+    depth: int,
+) -> None:
+    """Walk from a decision to the commits it rests on: culprits, fixes they fix, prerequisites."""
+    if step.sha in seen or depth > 6:
+        return
+    seen.add(step.sha)
+    chain.append(
+        WhyLink(
+            step.sha,
+            step.subject,
+            "decision" if depth == 0 else "depends on",
+            (f"{step.status}: {step.reason}", *step.evidence),
+        )
+    )
+    for dst, raw, rule, evidence in s.execute(
+        select(Edge.dst, Edge.dst_raw, Edge.rule, Edge.evidence).where(
+            Edge.kind == "fixes", Edge.src == step.sha
+        )
+    ):
+        target = s.get(Commit, dst) if dst else None
+        chain.append(
+            WhyLink(dst or raw, target.subject if target else "", f"Fixes: ({rule})", (evidence,))
+        )
+        if dst and dst in steps:
+            _explain(s, steps[dst], steps, chain, seen, depth + 1)
+    for dep in step.after:
+        if dep in steps:
+            _explain(s, steps[dep], steps, chain, seen, depth + 1)

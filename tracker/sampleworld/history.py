@@ -9,7 +9,9 @@ v6.6..v6.12: HX (prerequisite of H1)
 v6.12..v6.13: H1 (Fixes: H0)
 v6.14..v6.15: the "Fix lazy mmu mode" series L1..L5, then VM_FIX (Fixes: VM_TRACK)
 v6.15..v6.16: H2, H3 (Fixes: H0), H4 (Fixes: H1), RF (Fixes: RC)
-after v6.16: L7 (Cc: stable # 6.12.x), H5 (Fixes: the 6.12.y backport of H1), H6 (Fixes: H3)
+after v6.16: L7 (Cc: stable # 6.12.x), H5 (Fixes: the 6.12.y backport of H1), H6 (Fixes: H3),
+    H7 (Fixes: a sha tracker cannot know), L8 (Cc: stable # 6.1.x: VM_PREREQ, a prerequisite)
+RF's Fixes: quotes RC's subject with HX's sha: tracker repairs it by subject and flags it.
 
 Stable branches: linux-6.12.y, linux-6.6.y, linux-6.1.y (see build_world for their backports).
 """
@@ -104,6 +106,7 @@ def build_world(path: Path) -> SampleWorld:
     _mainline_after_v6_12(b, s)
     _stable_6_12(b, s)
     _mainline_after_stable_6_12(b, s)
+    _mainline_late_fixes(b, s)
     _stable_6_6(b, s)
     _stable_6_1(b, s)
     b.checkout("master")
@@ -581,7 +584,8 @@ def _mainline_after_v6_12(b: WorldBuilder, s: dict[str, str]) -> None:
             "mm/mmu_gather: fix missed flush on batch allocation failure",
             "When the table batch cannot be allocated the table is freed at once, "
             "without the TLB invalidation that the batched path now does.",
-            _fixes(b, s["RC"]),
+            # A real-world slip: the sha is another commit's, the quoted subject is right.
+            f'Fixes: {s["HX"][:12]} ("{b.subject(s["RC"])}")',
             CC_STABLE,
             SOB_AKPM,
         ),
@@ -670,6 +674,42 @@ def _mainline_after_stable_6_12(b: WorldBuilder, s: dict[str, str]) -> None:
                 "\ttlb_remove_table_sync_one();\n",
                 "\t/* mmu_gather knows which CPUs may walk the unshared table. */\n"
                 "\ttlb_flush_unshared_tables(&tlb);\n",
+            )
+        ],
+    )
+
+
+def _mainline_late_fixes(b: WorldBuilder, s: dict[str, str]) -> None:
+    s["H7"] = b.commit(
+        DAVID,
+        _msg(
+            "mm/hugetlb: fix stale comment about PMD sharing",
+            "The comment predates the shared count.",
+            # Names a commit from a tree tracker does not follow: unresolved, and flagged.
+            'Fixes: 0123456789ab ("mm: hugetlb: rework from another tree")',
+            CC_STABLE,
+            SOB_AKPM,
+        ),
+        [
+            Edit(
+                "mm/hugetlb.c", "/* more unrelated helpers */", "/* helpers unrelated to sharing */"
+            )
+        ],
+    )
+    s["L8"] = b.commit(
+        RYAN,
+        _msg(
+            "mm/vmalloc: flush lazy MMU batch before warning",
+            "Warn only after the batched updates are visible.",
+            f"Cc: <stable@vger.kernel.org> # 6.1.x: {s['VM_PREREQ'][:12]}: "
+            f"{b.subject(s['VM_PREREQ'])}",
+            SOB_AKPM,
+        ),
+        [
+            Edit(
+                "mm/vmalloc.c",
+                "int vmap_pages_range(",
+                "/* batched: see lazy MMU */\nint vmap_pages_range(",
             )
         ],
     )

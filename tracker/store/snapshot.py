@@ -137,7 +137,11 @@ def load_fixes(
             meta = json.loads(tr.note or "{}")
             mv = meta.get("min_version")
             noms.setdefault(tr.commit_sha, []).append(
-                Nomination(note=tr.subject, min_version=(mv[0], mv[1]) if mv else None)
+                Nomination(
+                    note=tr.subject,
+                    min_version=(mv[0], mv[1]) if mv else None,
+                    prerequisite=_unique_sha(s, meta.get("prerequisite")),
+                )
             )
 
     def rank(t: str) -> int:
@@ -154,11 +158,21 @@ def load_fixes(
     ]
 
 
+def _unique_sha(s: Session, prefix: object) -> str | None:
+    if not isinstance(prefix, str) or not prefix:
+        return None
+    hits = s.scalars(
+        select(Commit.sha).where(Commit.sha >= prefix, Commit.sha < prefix + "g").limit(2)
+    ).all()
+    return hits[0] if len(hits) == 1 else None
+
+
 def load_world(s: Session, fixes: Iterable[Fix], branch: BranchView) -> World:
     wanted: set[str] = set()
     for f in fixes:
         wanted.add(f.commit.sha)
         wanted.update(r.dst for r in f.fixes if r.dst)
+        wanted.update(n.prerequisite for n in f.nominations if n.prerequisite)
     wanted.update(c.upstream for c in branch.commits if c.upstream)
     commits: dict[str, CommitInfo] = {}
     for chunk in chunked(sorted(wanted)):
