@@ -1,4 +1,4 @@
-"""tracker.ingest.lore on real lore threads (tests/data/lore/, copied from shared samples)."""
+"""tracker.ingest.lore on real lore threads (tests/data/samples/lore/, copied from shared samples)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tracker.ingest.lore import (
     thread_url,
 )
 
-DATA = Path(__file__).parent / "data" / "lore"
+DATA = Path(__file__).parent / "data" / "samples" / "lore"
 SPARC = "sparclinux_fix-lazy-mmu-mode_2025-03.mbox"
 HUGETLB = "linux-arch_hugetlb-pmd-sharing-mmu_gather_2025-12.mbox"
 REVIEW = "linuxppc_stable-review-patches_samples.mbox"

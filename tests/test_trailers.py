@@ -67,3 +67,11 @@ def test_stable_dep_of_links_and_nominations() -> None:
 def test_msgid_from_link_rejects_other_urls() -> None:
     assert msgid_from_link("https://example.org/r/abc@def") is None
     assert msgid_from_link("https://lore.kernel.org/linux-mm/abc@def/") == "abc@def"
+
+
+def test_msgid_link_forms() -> None:
+    assert (
+        msgid_from_link("https://msgid.link/20231229120107.2281153-1-mpe@ellerman.id.au")
+        == "20231229120107.2281153-1-mpe@ellerman.id.au"
+    )
+    assert msgid_from_link("https://lore.kernel.org/r/a%2Fb%40c@d") == "a/b@c@d"

@@ -11,12 +11,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from tracker import service
 from tracker.config import Config, load_config, xdg_config_home
-from tracker.errors import ConfigError, TrackerError
+from tracker.errors import ConfigError, SourceError, TrackerError
 from tracker.plan import ACTIONABLE, Plan
 
 app = typer.Typer(
@@ -73,9 +80,13 @@ def init(
 def sync(
     config: ConfigOpt = None,
     fetch: Annotated[bool, typer.Option("--fetch", help="git fetch configured remotes.")] = False,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only this mail/feed source (no git).")
+    ] = None,
+    no_git: Annotated[bool, typer.Option("--no-git", help="Skip the git repositories.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Bring the store up to date with the repositories (incremental; safe from cron)."""
+    """Bring the store up to date with git and every source (incremental; safe from cron)."""
     cfg = _config(config)
     store = service.open_store(cfg)
     show = not quiet and sys.stderr.isatty()
@@ -89,19 +100,50 @@ def sync(
         disable=not show,
         transient=True,
     ) as bar:
-        tasks: dict[str, object] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(phase: str, n: int) -> None:
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=None)
-            bar.advance(tasks[phase], n)  # type: ignore[arg-type]
+            bar.advance(tasks[phase], n)
 
-        stats = service.sync(cfg, store, progress, fetch=fetch)
-    branches = ", ".join(f"{k} +{v}" for k, v in stats.branch_commits.items())
+        reports = service.sync_sources(cfg, store, progress, source) if cfg.sources else []
+        if not no_git and source is None:
+            refetch = fetch or any(r.fetch_shas for r in reports)
+            stats = service.sync(cfg, store, progress, fetch=refetch)
+            branches = ", ".join(f"{k} +{v}" for k, v in stats.branch_commits.items())
+            out.print(
+                f"git: {stats.mainline_commits} mainline commits, {stats.tags} tags, "
+                f"branches: {branches or 'none'}, {stats.patch_id_links} backports found by "
+                f"patch-id, {stats.edges} edges",
+                markup=False,
+            )
+    failed = []
+    for r in reports:
+        c = r.counts
+        line = (
+            f"{r.name}: {c.documents} documents ({c.duplicates} unchanged, {r.not_modified} not "
+            f"modified), {c.messages} messages, {c.stable_events} stable events, "
+            f"{c.mm_states} -mm states, {c.commits} feed commits, {len(c.errors)} errors"
+        )
+        out.print(line, markup=False)
+        for e in c.errors[:3]:
+            out.print(f"  error: {e}", markup=False)
+        if r.failed:
+            failed.append(f"{r.name}: {r.failed}")
+    if failed:
+        raise SourceError("source(s) failed (the others synced): " + "; ".join(failed))
+
+
+@app.command()
+def reparse(config: ConfigOpt = None) -> None:
+    """Re-run the parsers over every stored document (after a tracker upgrade), no fetching."""
+    cfg = _config(config)
+    c = service.reparse(cfg, service.open_store(cfg))
     out.print(
-        f"synced: {stats.mainline_commits} mainline commits, {stats.tags} tags, "
-        f"branches: {branches or 'none'}, {stats.patch_id_links} backports found by patch-id, "
-        f"{stats.edges} edges"
+        f"reparsed {c.documents} documents: {c.messages} messages, {c.stable_events} stable "
+        f"events, {c.mm_states} -mm states, {len(c.errors)} errors",
+        markup=False,
     )
 
 

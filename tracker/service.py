@@ -14,12 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
-from tracker.errors import UnknownCommitError
+from tracker.errors import ConfigError, UnknownCommitError
 from tracker.gitio import check_sha
 from tracker.ingest.gitlog import GitSync, Progress, SyncStats
+from tracker.ingest.identity import link_identities
+from tracker.ingest.mailstore import IngestCounts, MailStore, clear_derived, document_bytes
+from tracker.ingest.sources import SourceReport, SourceSync
 from tracker.plan import Fix, Plan, Step, decide, presence
 from tracker.store.db import Store
-from tracker.store.models import Branch, BranchState, Commit, Edge, Trailer
+from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Trailer
 from tracker.store.snapshot import commit_info, load_branch, load_fixes, load_world
 
 _HEXISH = re.compile(r"^[0-9a-fA-F]{4,40}$")
@@ -33,6 +36,34 @@ def sync(
     config: Config, store: Store, progress: Progress | None = None, *, fetch: bool = False
 ) -> SyncStats:
     return GitSync(config, store, progress).run(fetch=fetch)
+
+
+def sync_sources(
+    config: Config, store: Store, progress: Progress | None = None, only: str | None = None
+) -> list[SourceReport]:
+    """Mail and feed sources, then identity links; a cgit feed naming unknown commits makes
+    the next git sync fetch (``fetch_shas`` in the reports)."""
+    if only is not None and all(src.name != only for src in config.sources):
+        known = ", ".join(src.name for src in config.sources) or "none configured"
+        raise ConfigError(f"unknown source '{only}' (configured: {known})")
+    return SourceSync(config, store, progress).run(only)
+
+
+def reparse(config: Config, store: Store) -> IngestCounts:
+    """Rebuild every mail-derived row from the stored raw documents, without fetching."""
+    total = IngestCounts()
+    with store.session() as s:
+        clear_derived(s)
+        ids = list(s.scalars(select(Document.id).order_by(Document.id)))
+    for i in range(0, len(ids), 200):
+        with store.session() as s:
+            for doc in s.scalars(select(Document).where(Document.id.in_(ids[i : i + 200]))):
+                doc.error = None
+                ms = MailStore(s, config.upstream_patterns, doc.source_id)
+                total.add(ms.ingest(doc, document_bytes(doc)))
+    with store.session() as s:
+        link_identities(s)
+    return total
 
 
 def _topic_names(config: Config) -> list[str]:

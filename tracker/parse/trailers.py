@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -49,7 +50,7 @@ _PREREQ_NOTE_RE = re.compile(r":\s*(?P<sha>[0-9a-fA-F]{7,40})\s*:\s*(?P<subject>
 _LINK_MSGID_RES = (
     re.compile(r"^https?://lore\.kernel\.org/(?:r|all|[\w.-]+)/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
     re.compile(r"^https?://lkml\.kernel\.org/r/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
-    re.compile(r"^https?://patch\.msgid\.link/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
+    re.compile(r"^https?://(?:patch\.)?msgid\.link/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
     re.compile(r"^https?://patchwork\.[\w.-]+/patch/msgid/(?P<msgid>[^/\s]+@[^/\s]+?)/?$"),
 )
 
@@ -99,9 +100,8 @@ def msgid_from_link(url: str) -> str | None:
     for rx in _LINK_MSGID_RES:
         m = rx.match(url)
         if m:
-            msgid = m.group("msgid")
-            # lore percent-encodes '/' in message ids; keep the id as the sender wrote it.
-            return msgid.replace("%2F", "/").replace("%2f", "/").strip("<>")
+            # lore percent-encodes characters such as '/' in message ids; keep the id as sent.
+            return unquote(m.group("msgid")).strip("<>")
     return None
 
 

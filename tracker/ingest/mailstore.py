@@ -1,0 +1,517 @@
+"""Record fetched documents and what the parsers find in them.
+
+Every document is kept zlib-compressed (keyed by its sha256, so a re-fetch of the same bytes adds
+nothing), then parsed. A document that fails to parse keeps its error message and the rest of the
+sync goes on. Derived rows are only ever rebuilt from documents, which is what ``reparse`` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tracker.errors import SourceError
+from tracker.gitio import check_sha
+from tracker.ingest import stablemail
+from tracker.ingest.archive import ArchiveMessage, parse_archive_text
+from tracker.ingest.atom import CommitEntry
+from tracker.ingest.mmcommits import (
+    MmAdded,
+    MmRemoved,
+    parse_mm_commits,
+    parse_mm_commits_text,
+    parse_tip_commit,
+)
+from tracker.parse.mail import Mail, parse_mail, split_mbox
+from tracker.parse.patch import parse_diff
+from tracker.parse.trailers import Trailers, parse_trailers
+from tracker.store.models import (
+    Commit,
+    Document,
+    Message,
+    MmPatch,
+    MmState,
+    Series,
+    SeriesVersion,
+    StableEvent,
+    Trailer,
+)
+from tracker.store.queries import insert_ignore
+
+# Content types tracker assigns to stored documents; reparse dispatches on them.
+MAIL = "message/rfc822"
+MBOX = "application/mbox"
+CGIT_ATOM = "application/atom+xml; profile=cgit"
+ARCHIVE_TEXT = "text/plain; profile=archive"
+
+
+@dataclass
+class IngestCounts:
+    documents: int = 0
+    duplicates: int = 0
+    messages: int = 0
+    stable_events: int = 0
+    mm_states: int = 0
+    commits: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: IngestCounts) -> None:
+        self.documents += other.documents
+        self.duplicates += other.duplicates
+        self.messages += other.messages
+        self.stable_events += other.stable_events
+        self.mm_states += other.mm_states
+        self.commits += other.commits
+        self.errors += other.errors
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sha(value: str | None) -> str | None:
+    """A full sha from a mail, or None: nothing malformed is stored as a commit id."""
+    if not value:
+        return None
+    try:
+        v = check_sha(value)
+    except Exception:
+        return None
+    return v if len(v) == 40 else None
+
+
+def _trailer_rows(msgid: str, t: Trailers) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+
+    def add(kind: str, value: str, subject: str | None = None, note: str | None = None) -> None:
+        rows.append(
+            {
+                "message_id": msgid,
+                "commit_sha": None,
+                "kind": kind,
+                "value": value[:998],
+                "subject": subject,
+                "note": note,
+            }
+        )
+
+    for f in t.fixes:
+        add("fixes", f.sha, f.subject)
+    for d in t.stable_dep_of:
+        add("stable-dep-of", d.sha, d.subject)
+    if t.upstream:
+        add("upstream", t.upstream)
+    for m in t.link_msgids:
+        add("link", m)
+    for n in t.cc_stable:
+        add(
+            "cc-stable",
+            n.address,
+            n.note,
+            json.dumps(
+                {
+                    "min_version": list(n.min_version) if n.min_version else None,
+                    "prerequisite": n.prerequisite.sha if n.prerequisite else None,
+                }
+            ),
+        )
+    for bad in t.invalid:
+        add("invalid", bad)
+    return rows
+
+
+class MailStore:
+    def __init__(
+        self, session: Session, upstream_patterns: Sequence[str], source_id: int | None = None
+    ) -> None:
+        self.s = session
+        self.upstream_patterns = upstream_patterns
+        self.source_id = source_id
+
+    # -- documents -------------------------------------------------------------------------
+
+    def add_document(self, key: str, data: bytes, content_type: str) -> Document | None:
+        """Keep ``data``; None if these exact bytes were stored before."""
+        digest = hashlib.sha256(data).hexdigest()
+        if self.s.scalar(select(Document.id).where(Document.sha256 == digest)) is not None:
+            return None
+        doc = Document(
+            source_id=self.source_id,
+            key=key[:2000],
+            sha256=digest,
+            content_type=content_type,
+            fetched_at=_now(),
+            data=zlib.compress(data, 6),
+            error=None,
+        )
+        self.s.add(doc)
+        self.s.flush()
+        return doc
+
+    def ingest(self, doc: Document, data: bytes) -> IngestCounts:
+        """Parse a stored document into records; a parse failure is recorded on the document."""
+        counts = IngestCounts(documents=1)
+        try:
+            if doc.content_type == MAIL:
+                self._mail(parse_mail(data), doc, counts)
+            elif doc.content_type == MBOX:
+                self._mbox(data, doc, counts)
+            elif doc.content_type == ARCHIVE_TEXT:
+                self._archive_text(data.decode("utf-8", "replace"), doc, counts)
+            elif doc.content_type == CGIT_ATOM:
+                from tracker.ingest.atom import parse_cgit_atom
+
+                self.cgit_entries(parse_cgit_atom(data), counts)
+            else:
+                raise SourceError(f"no parser for content type {doc.content_type!r}")
+        except SourceError as exc:
+            doc.error = str(exc)
+            counts.errors.append(f"{doc.key}: {exc}")
+        return counts
+
+    def _mbox(self, data: bytes, doc: Document, counts: IngestCounts) -> None:
+        errors: list[str] = []
+        for raw in split_mbox(data):
+            try:
+                self._mail(parse_mail(raw), doc, counts)
+            except SourceError as exc:
+                errors.append(str(exc))
+        if errors:
+            # Keep the good messages; say which were bad.
+            doc.error = f"{len(errors)} unreadable message(s): {errors[0]}"
+            counts.errors += [f"{doc.key}: {e}" for e in errors]
+
+    # -- one mail --------------------------------------------------------------------------
+
+    def _mail(self, mail: Mail, doc: Document, counts: IngestCounts) -> None:
+        if self.s.get(Message, mail.msgid) is not None:
+            return
+        msg = Message(
+            message_id=mail.msgid,
+            subject=mail.subject[:4000],
+            from_name=mail.from_name,
+            from_email=mail.from_email,
+            date=mail.date,
+            in_reply_to=mail.in_reply_to,
+            list_id=mail.list_id,
+            kind="mail",
+            series_version_id=None,
+            series_index=mail.tags.index,
+            patch_id=None,
+            change_id=None,
+            link_rule=None,
+            document_id=doc.id,
+        )
+        # Rows that refer to the message (trailers) need it to exist first.
+        self.s.add(msg)
+        self.s.flush()
+        kind = self._stable(mail, doc, counts) or self._mm(mail, doc, counts)
+        if kind is None and parse_tip_commit(mail) is not None:
+            kind = "tip-commit"
+        self._classify(msg, mail, kind)
+        counts.messages += 1
+
+    def _classify(self, msg: Message, mail: Mail, kind: str | None) -> None:
+        tags = mail.tags
+        diff = None
+        if kind is None or kind in ("review-patch", "backport", "autosel", "tip-commit"):
+            diff = parse_diff(mail.body)
+        if kind is None:
+            if tags.is_reply:
+                kind = "reply"
+            elif diff is not None or tags.is_cover:
+                kind = "cover" if tags.is_cover else "patch"
+            else:
+                kind = "reply" if mail.in_reply_to else "mail"
+        msg.kind = kind
+        msg.patch_id = diff.patch_id if diff else None
+        if kind in ("patch", "cover"):
+            msg.series_version_id = self._series_version(mail, kind)
+        if kind in ("patch", "cover", "backport", "review-patch", "autosel", "tip-commit"):
+            t = parse_trailers(mail.body, self.upstream_patterns)
+            insert_ignore(self.s, Trailer, _trailer_rows(mail.msgid, t))
+
+    def _series_version(self, mail: Mail, kind: str) -> int | None:
+        """Group a posting: patches hang off their cover (or patch 1) by In-Reply-To."""
+        tags = mail.tags
+        version = tags.version or 1
+        if kind == "patch" and mail.in_reply_to and (tags.index or 0) > 0:
+            sv = self.s.scalar(
+                select(SeriesVersion).where(SeriesVersion.cover_message_id == mail.in_reply_to)
+            )
+            if sv is not None:
+                return sv.id
+        if kind == "cover" or (tags.index or 1) <= 1:
+            from tracker.graph import normalise_subject
+
+            key = f"{normalise_subject(tags.subject)}|{(mail.from_email or '').lower()}"
+            series = self.s.scalar(select(Series).where(Series.key == key))
+            if series is None:
+                series = Series(
+                    key=key[:998],
+                    subject=tags.subject,
+                    author_email=mail.from_email,
+                    latest_version=version,
+                )
+                self.s.add(series)
+                self.s.flush()
+            series.latest_version = max(series.latest_version, version)
+            sv = self.s.scalar(
+                select(SeriesVersion).where(
+                    SeriesVersion.series_id == series.id, SeriesVersion.version == version
+                )
+            )
+            if sv is None:
+                sv = SeriesVersion(
+                    series_id=series.id,
+                    version=version,
+                    cover_message_id=mail.msgid,
+                    total=tags.total or 1,
+                    complete=False,
+                    posted_at=mail.date,
+                )
+                self.s.add(sv)
+                self.s.flush()
+            return sv.id
+        return None
+
+    # -- stable mails ----------------------------------------------------------------------
+
+    def _stable(self, mail: Mail, doc: Document, counts: IngestCounts) -> str | None:
+        parsed = stablemail.parse_stable_mail(mail)
+        if parsed is None:
+            return None
+        kind = parsed.kind
+        event: tuple[str, str, str | None, dict[str, Any]] | None = None
+        if isinstance(parsed, stablemail.QueueAdded):
+            up = _sha(parsed.upstream)
+            event = (
+                "queued",
+                parsed.branch,
+                up,
+                {
+                    "subject": parsed.patch_subject,
+                    "queue_file": parsed.queue_filename,
+                    "form": parsed.form,
+                },
+            )
+        elif isinstance(parsed, stablemail.FailedToApply):
+            event = (
+                "failed",
+                parsed.branch,
+                _sha(parsed.sha),
+                {
+                    "subject": parsed.patch_subject,
+                    "reply_to": parsed.reply_to,
+                    "dependencies": [[d.sha, d.subject] for d in parsed.dependencies],
+                    "form": parsed.form,
+                },
+            )
+        elif isinstance(parsed, stablemail.ReviewPatch):
+            event = (
+                "review",
+                parsed.branch,
+                _sha(parsed.upstream),
+                {
+                    "subject": parsed.subject,
+                    "index": parsed.index,
+                    "total": parsed.total,
+                    "cover": parsed.cover_msgid,
+                    "stable_dep_of": [d.sha for d in parsed.stable_dep_of],
+                },
+            )
+        elif isinstance(parsed, stablemail.AutoselPatch):
+            event = (
+                "autosel",
+                parsed.branch,
+                _sha(parsed.upstream),
+                {"subject": parsed.subject, "stable_base": parsed.stable_base},
+            )
+        elif isinstance(parsed, stablemail.BackportSubmission):
+            event = (
+                "backport-submitted",
+                parsed.branch,
+                _sha(parsed.upstream),
+                {"subject": parsed.subject},
+            )
+        elif isinstance(parsed, stablemail.DropRequest | stablemail.Dropped):
+            up = self._upstream_of_thread(parsed.parent_msgid)
+            name = "drop-requested" if isinstance(parsed, stablemail.DropRequest) else "dropped"
+            event = (name, parsed.branch or "", up, {"subject": parsed.patch_subject})
+        elif isinstance(parsed, stablemail.ReviewCover):
+            event = None
+        if event and event[2]:
+            name, branch, up, details = event
+            self.s.add(
+                StableEvent(
+                    kind=name,
+                    branch=branch,
+                    upstream_sha=up,
+                    message_id=mail.msgid,
+                    at=mail.date,
+                    details=json.dumps(details),
+                )
+            )
+            counts.stable_events += 1
+        return kind
+
+    def _upstream_of_thread(self, parent: str | None) -> str | None:
+        if not parent:
+            return None
+        return self.s.scalar(
+            select(StableEvent.upstream_sha).where(StableEvent.message_id == parent)
+        )
+
+    # -- -mm notifications -----------------------------------------------------------------
+
+    def _mm(self, mail: Mail, doc: Document, counts: IngestCounts) -> str | None:
+        note = parse_mm_commits(mail)
+        if note is None:
+            return None
+        self._mm_note(note, mail.msgid, mail.date, counts)
+        return note.kind
+
+    def _mm_note(
+        self, note: MmAdded | MmRemoved, msgid: str, date: datetime | None, counts: IngestCounts
+    ) -> None:
+        if isinstance(note, MmAdded):
+            state, reason = note.branch, None
+        else:
+            state, reason = note.state, note.reason_text
+        subject = note.patch_subject or (note.patch.subject if note.patch else None) or ""
+        patch = self.s.get(MmPatch, note.filename)
+        if patch is None:
+            patch = MmPatch(
+                filename=note.filename,
+                subject=subject,
+                state=state,
+                change_id=None,
+                updated_at=date,
+            )
+            self.s.add(patch)
+        elif patch.updated_at is None or (date and date >= patch.updated_at):
+            patch.state, patch.updated_at = state, date
+        self.s.flush()
+        self.s.add(
+            MmState(filename=note.filename, state=state, reason=reason, at=date, message_id=msgid)
+        )
+        if note.patch is not None:
+            # The embedded patch carries the trailers (Fixes:, Link:) tracker links by.
+            self.s.flush()
+            insert_ignore(self.s, Trailer, _trailer_rows(msgid, note.patch.trailers))
+        counts.mm_states += 1
+
+    # -- archives and feeds ----------------------------------------------------------------
+
+    def _archive_text(self, text: str, doc: Document, counts: IngestCounts) -> None:
+        msg = parse_archive_text(text)
+        msgid = msg.msgid or f"archive-{doc.sha256[:32]}@tracker.invalid"
+        # An -mm notification copied from a web archive is still an -mm notification.
+        note = parse_mm_commits_text(text, msg.subject or "")
+        if note is None:
+            self._archive(msg, msgid, doc, counts)
+            return
+        if self.s.get(Message, msgid) is not None:
+            return
+        self.s.add(
+            Message(
+                message_id=msgid,
+                subject=(msg.subject or note.filename)[:4000],
+                from_name=msg.author_name,
+                from_email=msg.author_email,
+                date=msg.date,
+                in_reply_to=None,
+                list_id=None,
+                kind=note.kind,
+                series_version_id=None,
+                series_index=None,
+                patch_id=None,
+                change_id=None,
+                link_rule=None,
+                document_id=doc.id,
+            )
+        )
+        self.s.flush()
+        self._mm_note(note, msgid, msg.date, counts)
+        counts.messages += 1
+
+    def _archive(
+        self, msg: ArchiveMessage, msgid: str, doc: Document, counts: IngestCounts
+    ) -> None:
+        if self.s.get(Message, msgid) is not None:
+            return
+        self.s.add(
+            Message(
+                message_id=msgid,
+                subject=(msg.subject or "")[:4000],
+                from_name=msg.author_name,
+                from_email=msg.author_email,
+                date=msg.date,
+                in_reply_to=msg.in_reply_to,
+                list_id=None,
+                kind="patch" if msg.diff else "reply",
+                series_version_id=None,
+                series_index=msg.tags.index if msg.tags else None,
+                patch_id=msg.diff.patch_id if msg.diff else None,
+                change_id=None,
+                link_rule=None,
+                document_id=doc.id,
+            )
+        )
+        self.s.flush()
+        insert_ignore(self.s, Trailer, _trailer_rows(msgid, msg.trailers))
+        counts.messages += 1
+
+    def cgit_entries(self, entries: Sequence[CommitEntry], counts: IngestCounts) -> list[str]:
+        """Store feed commits tracker has not seen; returns their shas (git should fetch them)."""
+        new: list[str] = []
+        for e in entries:
+            sha = _sha(e.sha)
+            if sha is None or self.s.get(Commit, sha) is not None:
+                continue
+            t = e.trailers
+            self.s.add(
+                Commit(
+                    sha=sha,
+                    subject=e.subject,
+                    author_name=e.author_name or "",
+                    author_email=e.author_email or "",
+                    author_time=int((e.published or e.updated or _now()).timestamp()),
+                    commit_time=int((e.updated or _now()).timestamp()),
+                    message=e.message,
+                    mainline=False,
+                    upstream_sha=_sha(t.upstream),
+                    upstream_rule="upstream-reference" if t.upstream else None,
+                    is_revert=bool(t.reverts),
+                )
+            )
+            self.s.flush()
+            from tracker.ingest.gitlog import _trailer_rows as commit_trailers
+
+            insert_ignore(self.s, Trailer, commit_trailers(sha, t))
+            new.append(sha)
+            counts.commits += 1
+        return new
+
+
+def clear_derived(s: Session) -> None:
+    """Drop every row derived from documents, so ``reparse`` rebuilds them from scratch."""
+    s.execute(delete(Trailer).where(Trailer.message_id.is_not(None)))
+    s.execute(delete(StableEvent))
+    s.execute(delete(MmState))
+    s.execute(delete(MmPatch))
+    s.execute(delete(Message))
+    s.execute(delete(SeriesVersion))
+    s.execute(delete(Series))
+
+
+def document_bytes(doc: Document) -> bytes:
+    return zlib.decompress(doc.data)
