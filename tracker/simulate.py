@@ -1,0 +1,2403 @@
+"""In-memory applicability checker: would these commits (or this mail patch) apply to a branch?
+
+This is the only module that imports pygit2. Nothing here touches a work tree, an index file or a
+ref; results are computed on trees held in memory (merged blobs and rebuilt trees are written to
+the object database, which is harmless and lets tree ids be compared with git's).
+
+A cherry-pick is a three-way merge: base = the commit's parent tree, ours = the current tree,
+theirs = the commit's tree (design.md section 4). A whole-tree merge costs time proportional to
+the size of the tree; here only the paths the commit touches are looked at, plus the paths that
+rename detection drags in, so the cost follows the size of the patch. The rules follow git's
+merge-ort, read from its source and checked against git 2.39 by the differential test: which
+rename sources are "relevant", exact then basename then matrix rename matching with git's own
+similarity estimate, directory renames in the default "conflict" mode, and handle_content_merge's
+mode and content rules. Content merges go through libgit2's copy of xdiff, which is git's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple, cast
+
+import pygit2
+from pygit2.enums import DiffOption, MergeFlag
+
+from tracker.errors import GitError, InvalidRevisionError, RepositoryError, UnknownCommitError
+
+__all__ = [
+    "ConflictHunk",
+    "ConflictKind",
+    "Evidence",
+    "FileConflict",
+    "LineRange",
+    "MergeOptions",
+    "PrerequisiteResult",
+    "RenameNote",
+    "SimulationResult",
+    "StepResult",
+    "Verdict",
+    "apply_mail_patch",
+    "find_prerequisites",
+    "simulate_sequence",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Public result types
+# ---------------------------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    CLEAN = "clean"
+    CONFLICT = "conflict"
+    ALREADY_PRESENT = "already-present"
+    BLOCKED = "blocked"
+
+
+class ConflictKind(StrEnum):
+    CONTENT = "content"
+    BINARY = "binary"
+    SYMLINK = "symlink"
+    SUBMODULE = "submodule"
+    MODE = "mode"
+    ADD_ADD = "add-add"
+    TYPE_CHANGE = "type-change"
+    # ours changed the file, the commit deletes it
+    MODIFY_DELETE = "modify-delete"
+    # the commit changes a file that ours does not have (and no rename was found): git calls
+    # this modify/delete too, but for a backport it means "needs an earlier patch or a rename"
+    MISSING_FILE = "missing-file"
+    RENAME_DELETE = "rename-delete"
+    RENAME_RENAME = "rename-rename"
+    RENAME_COLLISION = "rename-collision"
+    DIRECTORY_FILE = "directory-file"
+    FILE_LOCATION = "file-location"
+    DIRECTORY_RENAME_SPLIT = "directory-rename-split"
+    PATCH_DOES_NOT_APPLY = "patch-does-not-apply"
+    BINARY_PATCH = "binary-patch"
+
+
+@dataclass(frozen=True)
+class LineRange:
+    """1-based line range; when count is 0 the range is empty and sits just before line start."""
+
+    start: int
+    count: int
+
+    @property
+    def end(self) -> int:
+        return self.start + max(self.count, 1) - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class ConflictHunk:
+    """A change of the commit that collides with a change on our side.
+
+    base: lines in the commit's parent (what blame looks at); theirs: the same change in the
+    commit; ours: the colliding lines in the current tree (None when ours lacks the file).
+    """
+
+    base: LineRange
+    theirs: LineRange
+    ours: LineRange | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class FileConflict:
+    path: str
+    kind: ConflictKind
+    message: str
+    base_path: str | None = None
+    hunks: tuple[ConflictHunk, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class RenameNote:
+    """A rename the merge followed. side is "theirs" (the commit renames) or "ours"."""
+
+    side: str
+    old_path: str
+    new_path: str
+    similarity: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    commit: str
+    subject: str
+    path: str
+    lines: LineRange | None
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class PrerequisiteResult:
+    fix: str
+    found: bool
+    commits: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    tried: tuple[tuple[str, ...], ...]
+    candidates: tuple[str, ...]
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    index: int
+    commit: str | None
+    subject: str
+    verdict: Verdict
+    tree: str | None
+    conflicts: tuple[FileConflict, ...] = ()
+    renames: tuple[RenameNote, ...] = ()
+    binary_files: tuple[str, ...] = ()
+    blocked_by: tuple[str, ...] = ()
+    prerequisites: PrerequisiteResult | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in (Verdict.CLEAN, Verdict.ALREADY_PRESENT)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    base: str
+    base_tree: str
+    final_tree: str
+    steps: tuple[StepResult, ...]
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for s in self.steps if s.verdict is verdict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _as_dict(self)
+        out["counts"] = {v.value: self.count(v) for v in Verdict}
+        return out
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    """Knobs that mirror git settings; defaults are git's defaults.
+
+    count_incomplete_last_line: git 2.44 started counting a final line without a newline when it
+    estimates rename similarity (before, that line was ignored). Set False to mimic older git.
+    """
+
+    rename_threshold: int = 50
+    rename_limit: int = 7000
+    count_incomplete_last_line: bool = True
+
+
+def _as_dict(obj: object) -> dict[str, Any]:
+    def conv(value: object) -> object:
+        if isinstance(value, StrEnum):
+            return value.value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: conv(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, tuple | list):
+            return [conv(v) for v in value]
+        return value
+
+    result = conv(obj)
+    assert isinstance(result, dict)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers: modes, paths, revisions
+# ---------------------------------------------------------------------------------------------
+
+_S_IFMT = 0o170000
+_S_IFREG = 0o100000
+_S_IFLNK = 0o120000
+_S_IFGITLINK = 0o160000
+_MODE_TREE = 0o040000
+_MAX_SCORE = 60000
+_BINARY_PROBE = 8000
+_HEX_RE = re.compile(r"[0-9a-fA-F]{4,64}")
+_REF_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*")
+
+
+class _Ver(NamedTuple):
+    oid: pygit2.Oid
+    mode: int
+
+
+def _is_reg(mode: int) -> bool:
+    return (mode & _S_IFMT) == _S_IFREG
+
+
+def _fmt(mode: int) -> int:
+    return mode & _S_IFMT
+
+
+def _dirname(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def _basename(path: str) -> str:
+    return path.rpartition("/")[2]
+
+
+def _ancestors(path: str) -> Iterable[str]:
+    """Proper ancestor directories of a path, nearest first, excluding the root."""
+    d = _dirname(path)
+    while d:
+        yield d
+        d = _dirname(d)
+
+
+def _open(repo_path: str | Path) -> pygit2.Repository:
+    try:
+        return pygit2.Repository(str(repo_path))
+    except (pygit2.GitError, KeyError, OSError) as exc:
+        raise RepositoryError(f"{repo_path}: not a git repository ({exc})") from exc
+
+
+def _check_rev(rev: str) -> None:
+    if not isinstance(rev, str) or not rev or rev.startswith("-"):
+        raise InvalidRevisionError(f"invalid revision {rev!r}")
+    bad = ".." in rev or "@{" in rev or rev.endswith((".lock", "/", ".")) or "//" in rev
+    if not (_HEX_RE.fullmatch(rev) or (_REF_RE.fullmatch(rev) and not bad)):
+        raise InvalidRevisionError(f"invalid revision {rev!r}")
+
+
+def _resolve_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
+    _check_rev(rev)
+    obj: pygit2.Object | None = None
+    if _HEX_RE.fullmatch(rev):
+        try:
+            obj = repo.get(rev)
+        except (ValueError, pygit2.GitError) as exc:
+            raise UnknownCommitError(f"{rev}: ambiguous or unknown object ({exc})") from exc
+    if obj is None:
+        try:
+            return repo.lookup_reference_dwim(rev).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            obj = None
+    if obj is None:
+        raise UnknownCommitError(f"{rev}: no such commit")
+    try:
+        return obj.peel(pygit2.Commit)
+    except (ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+        raise UnknownCommitError(f"{rev}: not a commit") from exc
+
+
+def _subject(commit: pygit2.Commit) -> str:
+    return commit.message.split("\n", 1)[0].strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# git's rename similarity estimate (diffcore-delta.c), reimplemented
+# ---------------------------------------------------------------------------------------------
+
+_HASHBASE = 107927
+_MASK32 = 0xFFFFFFFF
+
+
+@lru_cache(maxsize=1 << 16)
+def _chunk_hash(chunk: bytes) -> int:
+    a1 = a2 = 0
+    for c in chunk:
+        old1 = a1
+        a1 = (((a1 << 7) ^ (a2 >> 25)) + c) & _MASK32
+        a2 = ((a2 << 7) ^ (old1 >> 25)) & _MASK32
+    return ((a1 + a2 * 0x61) & _MASK32) % _HASHBASE
+
+
+def _span_counts(data: bytes, count_last: bool) -> Counter[int]:
+    """Bytes per chunk hash, chunks being lines cut at 64 bytes, as git's hash_chars() does."""
+    if b"\0" not in data[:_BINARY_PROBE]:
+        # git skips a CR that precedes a LF in text
+        data = data.replace(b"\r\n", b"\n")
+    counts: Counter[int] = Counter()
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    for line in lines:
+        line += b"\n"
+        for i in range(0, len(line), 64):
+            piece = line[i : i + 64]
+            counts[_chunk_hash(piece)] += len(piece)
+    for i in range(0, len(tail), 64):
+        piece = tail[i : i + 64]
+        if len(piece) == 64 or count_last:
+            counts[_chunk_hash(piece)] += len(piece)
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge engine
+# ---------------------------------------------------------------------------------------------
+
+
+class _Rel(IntEnum):
+    """dirs_removed relevance (merge-ort's enum dir_rename_relevance)."""
+
+    NOT_RELEVANT = 0
+    FOR_ANCESTOR = 1
+    FOR_SELF = 2
+
+
+_CONTENT = 1
+_LOCATION = 2
+_UNKNOWN_DIR = "/"
+
+OURS, THEIRS = 1, 2
+_SIDE_NAME = {OURS: "ours", THEIRS: "theirs"}
+
+Changes = dict[str, tuple[_Ver | None, _Ver | None]]
+
+
+@dataclass
+class _Entry:
+    stages: list[_Ver | None]
+    match_mask: int = 0
+    resolved: bool = False
+    result: _Ver | None = None
+    path_conflict: tuple[ConflictKind, str] | None = None
+    base_path: str | None = None
+
+
+@dataclass
+class _SideRenames:
+    pairs: list[tuple[str, str, int]] = field(default_factory=list)
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Outcome:
+    tree: pygit2.Oid | None
+    conflicts: list[FileConflict]
+    renames: list[RenameNote]
+    binary: list[str]
+
+
+class _Engine:
+    """Holds a repository and caches shared by every merge of one simulation run."""
+
+    def __init__(self, repo: pygit2.Repository, options: MergeOptions) -> None:
+        self.repo = repo
+        self.opts = options
+        self._spans: dict[pygit2.Oid, Counter[int]] = {}
+        self._sizes: dict[pygit2.Oid, int] = {}
+        self._empty_blob: pygit2.Oid | None = None
+        self._trees: dict[bytes, dict[str, tuple[bytes, int]]] = {}
+        self.min_score = options.rename_threshold * _MAX_SCORE // 100
+
+    # --- object access ------------------------------------------------------------------
+
+    def data(self, oid: pygit2.Oid) -> bytes:
+        return cast(pygit2.Blob, self.repo[oid]).data
+
+    def size(self, oid: pygit2.Oid) -> int:
+        size = self._sizes.get(oid)
+        if size is None:
+            size = self.repo.odb.read_header(oid)[1]
+            self._sizes[oid] = size
+        return size
+
+    def empty_blob(self) -> pygit2.Oid:
+        if self._empty_blob is None:
+            self._empty_blob = self.repo.create_blob(b"")
+        return self._empty_blob
+
+    def is_empty_blob(self, ver: _Ver) -> bool:
+        return _is_reg(ver.mode) and self.size(ver.oid) == 0
+
+    @staticmethod
+    def at(tree: pygit2.Tree, path: str) -> _Ver | None:
+        """The file (blob, symlink or gitlink) at path, or None (missing or a directory)."""
+        try:
+            obj = tree[path]
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        mode = int(obj.filemode)
+        if mode == _MODE_TREE:
+            return None
+        return _Ver(obj.id, mode)
+
+    @staticmethod
+    def subtree(tree: pygit2.Tree, path: str) -> pygit2.Tree | None:
+        if not path:
+            return tree
+        try:
+            obj = tree[path]
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        return obj if isinstance(obj, pygit2.Tree) else None
+
+    def changes(self, a: pygit2.Tree, b: pygit2.Tree) -> Changes:
+        """Files that differ between two trees: path -> (version in a, version in b).
+
+        libgit2's tree diff costs several milliseconds even for a one-line commit, so small
+        differences are found by walking only the subtrees whose ids differ; big ones (our
+        branch against a distant base) go to libgit2, which is faster per entry.
+        """
+        out: Changes = {}
+        if a.id != b.id:
+            self._walk_changes(a, b, "", out)
+        return out
+
+    def big_changes(self, a: pygit2.Tree, b: pygit2.Tree) -> Changes:
+        out: Changes = {}
+        if a.id == b.id:
+            return out
+        diff = a.diff_to_tree(b, flags=DiffOption.SKIP_BINARY_CHECK)
+        for delta in diff.deltas:
+            old = delta.old_file
+            new = delta.new_file
+            zero_old = int(old.mode) == 0
+            zero_new = int(new.mode) == 0
+            path = new.path if zero_old else old.path
+            prev = out.get(path, (None, None))
+            before = prev[0] if zero_old else _Ver(old.id, int(old.mode))
+            after = prev[1] if zero_new else _Ver(new.id, int(new.mode))
+            out[path] = (before, after)
+        return out
+
+    def entries(self, tree: bytes | None) -> dict[str, tuple[bytes, int]]:
+        """Entries (raw id, mode) of a tree object, parsed from its raw form and cached.
+
+        Going through pygit2's TreeEntry objects builds an Oid and an enum per entry, which
+        made tree walks the slowest part of a pick.
+        """
+        if tree is None:
+            return {}
+        cached = self._trees.get(tree)
+        if cached is None:
+            cached = _parse_tree(self.repo.odb.read(tree.hex())[1], len(tree))
+            if len(self._trees) > 20000:
+                self._trees.clear()
+            self._trees[tree] = cached
+        return cached
+
+    def _walk_changes(
+        self, a: pygit2.Tree | None, b: pygit2.Tree | None, prefix: str, out: Changes
+    ) -> None:
+        self._walk_ids(
+            a.id.raw if a is not None else None, b.id.raw if b is not None else None, prefix, out
+        )
+
+    def _walk_ids(self, a: bytes | None, b: bytes | None, prefix: str, out: Changes) -> None:
+        left = self.entries(a)
+        right = self.entries(b)
+        for name in left.keys() | right.keys():
+            x, y = left.get(name), right.get(name)
+            if x == y:
+                continue
+            x_tree = x is not None and x[1] == _MODE_TREE
+            y_tree = y is not None and y[1] == _MODE_TREE
+            if x_tree or y_tree:
+                self._walk_ids(
+                    x[0] if x is not None and x_tree else None,
+                    y[0] if y is not None and y_tree else None,
+                    f"{prefix}{name}/",
+                    out,
+                )
+            before = _raw_ver(x) if x is not None and not x_tree else None
+            after = _raw_ver(y) if y is not None and not y_tree else None
+            if before is not None or after is not None:
+                out[prefix + name] = (before, after)
+
+    # --- similarity -----------------------------------------------------------------------
+
+    def spans(self, oid: pygit2.Oid) -> Counter[int]:
+        counts = self._spans.get(oid)
+        if counts is None:
+            counts = _span_counts(self.data(oid), self.opts.count_incomplete_last_line)
+            if len(self._spans) > 4096:
+                self._spans.clear()
+            self._spans[oid] = counts
+        return counts
+
+    def similarity(self, src: _Ver, dst: _Ver, min_score: int) -> int:
+        if not (_is_reg(src.mode) and _is_reg(dst.mode)):
+            return 0
+        s_size, d_size = self.size(src.oid), self.size(dst.oid)
+        max_size, base_size = max(s_size, d_size), min(s_size, d_size)
+        if max_size * (_MAX_SCORE - min_score) < (max_size - base_size) * _MAX_SCORE:
+            return 0
+        if d_size == 0:
+            return 0
+        s_spans, d_spans = self.spans(src.oid), self.spans(dst.oid)
+        copied = sum(min(cnt, d_spans[h]) for h, cnt in s_spans.items() if h in d_spans)
+        return copied * _MAX_SCORE // max_size
+
+    # --- content merge --------------------------------------------------------------------
+
+    def file_merge(
+        self, base: pygit2.Oid, ours: pygit2.Oid, theirs: pygit2.Oid
+    ) -> pygit2.Oid | None:
+        """libgit2's xdiff merge of three blobs; None when it leaves conflict markers."""
+        trees: list[pygit2.Tree] = []
+        for oid in (base, ours, theirs):
+            builder = self.repo.TreeBuilder()
+            builder.insert("f", oid, _S_IFREG | 0o644)
+            trees.append(cast(pygit2.Tree, self.repo[builder.write()]))
+        index = self.repo.merge_trees(trees[0], trees[1], trees[2], flags=MergeFlag(0))
+        if index.conflicts is not None:
+            return None
+        return index["f"].id
+
+    def is_binary(self, oid: pygit2.Oid) -> bool:
+        return b"\0" in self.data(oid)[:_BINARY_PROBE]
+
+    def hunks(self, a: pygit2.Oid, b: pygit2.Oid) -> list[tuple[int, int, int, int]]:
+        blob_a = cast(pygit2.Blob, self.repo[a])
+        blob_b = cast(pygit2.Blob, self.repo[b])
+        patch = self.repo.diff(blob_a, blob_b, context_lines=0)
+        return [(h.old_start, h.old_lines, h.new_start, h.new_lines) for h in patch.hunks]
+
+    # --- tree building --------------------------------------------------------------------
+
+    def build(
+        self,
+        tree: pygit2.Tree | None,
+        updates: Mapping[str, _Ver | None],
+        prefix: str,
+        df: list[str],
+    ) -> pygit2.Oid | None:
+        """Apply path updates to a tree, rebuilding only the touched subtrees.
+
+        Returns None for an empty tree (git never stores one) and records paths where a file
+        and a directory would both exist in df.
+        """
+        direct: dict[str, _Ver | None] = {}
+        nested: dict[str, dict[str, _Ver | None]] = {}
+        for path, ver in updates.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                nested.setdefault(head, {})[rest] = ver
+            else:
+                direct[head] = ver
+        builder = self.repo.TreeBuilder(tree) if tree is not None else self.repo.TreeBuilder()
+        for name in sorted(direct.keys() | nested.keys()):
+            self._build_entry(builder, tree, name, direct, nested, prefix, df)
+        if len(builder) == 0:
+            return None
+        return builder.write()
+
+    def _build_entry(
+        self,
+        builder: pygit2.TreeBuilder,
+        tree: pygit2.Tree | None,
+        name: str,
+        direct: Mapping[str, _Ver | None],
+        nested: Mapping[str, Mapping[str, _Ver | None]],
+        prefix: str,
+        df: list[str],
+    ) -> None:
+        existing = tree[name] if tree is not None and name in tree else None
+        old_tree = existing if isinstance(existing, pygit2.Tree) else None
+        old_file = (
+            _Ver(existing.id, int(existing.filemode))
+            if existing is not None and old_tree is None
+            else None
+        )
+        if name in nested:
+            sub = self.build(old_tree, nested[name], f"{prefix}{name}/", df)
+        else:
+            sub = old_tree.id if old_tree is not None else None
+        new_file = direct.get(name, old_file)
+        if sub is not None and new_file is not None:
+            df.append(prefix + name)
+            return
+        if sub is not None:
+            builder.insert(name, sub, _MODE_TREE)
+        elif new_file is not None:
+            builder.insert(name, new_file.oid, new_file.mode)
+        elif existing is not None:
+            builder.remove(name)
+
+
+class _Merge:
+    """One three-way merge (cherry-pick semantics: base = parent, ours = HEAD, theirs = commit)."""
+
+    def __init__(
+        self,
+        eng: _Engine,
+        base: pygit2.Tree,
+        ours: pygit2.Tree,
+        theirs: pygit2.Tree,
+    ) -> None:
+        self.eng = eng
+        self.trees = (base, ours, theirs)
+        self.tchanges = eng.changes(base, theirs)
+        self._ochanges: Changes | None = None
+        self.entries: dict[str, _Entry] = {}
+        self.conflicts: list[FileConflict] = []
+        self.renames: list[RenameNote] = []
+        self.binary: list[str] = []
+
+    # --- entries --------------------------------------------------------------------------
+
+    def entry(self, path: str) -> _Entry:
+        e = self.entries.get(path)
+        if e is None:
+            stages = [_Engine.at(t, path) for t in self.trees]
+            e = _Entry(stages, _match_mask(stages))
+            self.entries[path] = e
+        return e
+
+    def ochanges(self) -> Changes:
+        if self._ochanges is None:
+            self._ochanges = self.eng.big_changes(self.trees[0], self.trees[1])
+        return self._ochanges
+
+    def side_changes(self, side: int) -> Changes:
+        return self.ochanges() if side == OURS else self.tchanges
+
+    def conflict(self, path: str, kind: ConflictKind, message: str, **kw: Any) -> None:
+        self.conflicts.append(FileConflict(path, kind, message, **kw))
+
+    # --- driver ---------------------------------------------------------------------------
+
+    def run(self) -> _Outcome:
+        ours = self.trees[OURS]
+        if not self.tchanges:
+            return _Outcome(ours.id, [], [], [])
+        for path in self.tchanges:
+            self.entry(path)
+        side_renames = {side: self.detect(side) for side in (OURS, THEIRS)}
+        dir_renames = self.directory_renames(side_renames)
+        self.check_directory_renames(side_renames, dir_renames)
+        self.process_renames(side_renames)
+        for path in sorted(self.entries):
+            e = self.entries[path]
+            if not e.resolved:
+                self.resolve(path, e)
+        if self.conflicts:
+            return _Outcome(None, self.conflicts, self.renames, sorted(self.binary))
+        updates = {p: e.result for p, e in self.entries.items() if e.result != _Engine.at(ours, p)}
+        df: list[str] = []
+        tree = self.eng.build(ours, updates, "", df) if updates else ours.id
+        for path in df:
+            self.conflict(path, ConflictKind.DIRECTORY_FILE, f"{path}: file/directory conflict")
+        if tree is None:
+            tree = self.eng.repo.TreeBuilder().write()
+        return _Outcome(
+            None if self.conflicts else tree, self.conflicts, self.renames, sorted(self.binary)
+        )
+
+    # --- rename relevance -----------------------------------------------------------------
+
+    def relevant_sources(self, side: int) -> dict[str, int]:
+        """merge-ort's relevant_sources: deleted paths whose rename matters, and why."""
+        other = THEIRS if side == OURS else OURS
+        rel: dict[str, int] = {}
+        for path, (b, t) in self.tchanges.items():
+            if b is None:
+                continue
+            e = self.entries[path]
+            if side == THEIRS and t is None and e.stages[OURS] != b:
+                rel[path] = _CONTENT
+            if side == OURS and e.stages[OURS] is None:
+                rel[path] = _CONTENT
+        self_dirs = self.location_dirs(side, other)
+        if self_dirs:
+            for path, (b, s) in self.side_changes(side).items():
+                deleted = b is not None and s is None and path not in rel
+                if deleted and any(d in self_dirs for d in _ancestors(path)):
+                    rel[path] = _LOCATION
+        return rel
+
+    def location_dirs(self, side: int, other: int) -> set[str]:
+        """Directories removed on side that the other side added files to (RELEVANT_FOR_SELF)."""
+        base = self.trees[0]
+        side_tree, other_tree = self.trees[side], self.trees[other]
+        found: set[str] = set()
+        if other == THEIRS:
+            for path, (b, t) in self.tchanges.items():
+                d = _dirname(path)
+                if not (b is None and t is not None and d) or d in found:
+                    continue
+                if _Engine.subtree(base, d) is not None and _Engine.subtree(side_tree, d) is None:
+                    found.add(d)
+            return found
+        candidates = {
+            d for p, (b, t) in self.tchanges.items() if b and not t for d in _ancestors(p)
+        }
+        for d in sorted(candidates):
+            if _Engine.subtree(side_tree, d) is not None:
+                continue
+            ours_d, base_d = _Engine.subtree(other_tree, d), _Engine.subtree(base, d)
+            if ours_d is None or base_d is None:
+                continue
+            base_files = {e.name for e in base_d if int(e.filemode) != _MODE_TREE}
+            if any(int(e.filemode) != _MODE_TREE and e.name not in base_files for e in ours_d):
+                found.add(d)
+        return found
+
+    def dirs_removed(self, side: int, self_dirs: set[str]) -> dict[str, _Rel]:
+        side_tree = self.trees[side]
+        removed: dict[str, _Rel] = {}
+        for path, (b, s) in self.side_changes(side).items():
+            if b is None or s is not None:
+                continue
+            for d in _ancestors(path):
+                if d in removed:
+                    break
+                if _Engine.subtree(side_tree, d) is not None:
+                    break
+                removed[d] = _Rel.NOT_RELEVANT
+        for d in removed:
+            if d in self_dirs:
+                removed[d] = _Rel.FOR_SELF
+            elif any(a in self_dirs for a in _ancestors(d)):
+                removed[d] = _Rel.FOR_ANCESTOR
+        return removed
+
+    # --- regular rename detection (diffcore_rename_extended) -----------------------------
+
+    def detect(self, side: int) -> _SideRenames:
+        relevant = self.relevant_sources(side)
+        if not relevant:
+            return _SideRenames()
+        other = THEIRS if side == OURS else OURS
+        removed = self.dirs_removed(side, self.location_dirs(side, other))
+        changes = self.side_changes(side)
+        ordered = sorted(changes.items(), key=self.queue_key(side))
+        srcs = {
+            p: b
+            for p, (b, s) in ordered
+            if b is not None and s is None and not self.eng.is_empty_blob(b)
+        }
+        dsts = {
+            p: s
+            for p, (b, s) in ordered
+            if b is None and s is not None and not self.eng.is_empty_blob(s)
+        }
+        result = _SideRenames()
+        if srcs and dsts:
+            _RenameDetector(self.eng, srcs, dsts, relevant, removed, result).run()
+        return result
+
+    # --- the order in which merge-ort queues a side's adds and deletes -------------------
+
+    def queue_key(self, side: int) -> Callable[[tuple[str, Any]], tuple[int, str]]:
+        """Sort key reproducing merge-ort's traversal order for one side's changes.
+
+        Rename candidates with equal scores are decided by queue order. merge-ort walks the
+        trees depth-first in path order but postpones directories that only one side changed,
+        and later walks those in the iteration order of git's hashmap.
+        """
+        deferred: dict[int, list[str]] = {OURS: [], THEIRS: []}
+        self.walk_deferred("", [t.id.raw for t in self.trees], 0, deferred)
+        rank = {d: i + 1 for i, d in enumerate(_git_hashmap_order(deferred[side]))}
+
+        def key(item: tuple[str, Any]) -> tuple[int, str]:
+            path = item[0]
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                r = rank.get("/".join(parts[:i]))
+                if r is not None:
+                    return r, path
+            return 0, path
+
+        return key
+
+    def walk_deferred(
+        self, d: str, ids: Sequence[bytes | None], mask: int, out: dict[int, list[str]]
+    ) -> None:
+        children: dict[str, list[tuple[bytes, int] | None]] = {}
+        for k, oid in enumerate(ids):
+            for name, ver in self.eng.entries(oid).items():
+                children.setdefault(name, [None, None, None])[k] = ver
+        dirs = sorted(
+            (
+                n
+                for n, vs in children.items()
+                if any(v is not None and v[1] == _MODE_TREE for v in vs)
+            ),
+            key=lambda n: n + "/",
+        )
+        for name in dirs:
+            self.visit_dir(f"{d}/{name}" if d else name, children[name], mask, out)
+
+    def visit_dir(
+        self,
+        path: str,
+        ents: list[tuple[bytes, int] | None],
+        mask: int,
+        out: dict[int, list[str]],
+    ) -> None:
+        ids = [v[0] if v is not None and v[1] == _MODE_TREE else None for v in ents]
+        dirmask = sum(1 << k for k in range(3) if ids[k] is not None)
+        filemask = sum(1 << k for k in range(3) if ents[k] is not None and ids[k] is None)
+        m1 = ids[0] is not None and ids[0] == ids[1]
+        m2 = ids[0] is not None and ids[0] == ids[2]
+        if m1 and m2:
+            return
+        if mask != 7 and dirmask in (3, 5):
+            mask = dirmask & ~1
+        side = THEIRS if m1 else OURS if m2 else 0
+        if filemask == 0 and dirmask in (2, 4):
+            side = dirmask // 2
+        if mask != 7 and side:
+            out[side].append(path)
+            return
+        if mask in (2, 4) and self.has_added_file(ids, mask):
+            mask = 7
+        self.walk_deferred(path, ids, mask, out)
+
+    def has_added_file(self, ids: Sequence[bytes | None], mask: int) -> bool:
+        """Does the directory hold a file present only on the side in mask (the 0x07 trigger)?"""
+        names: dict[str, int] = {}
+        for k, oid in enumerate(ids):
+            for name, ver in self.eng.entries(oid).items():
+                if ver[1] != _MODE_TREE:
+                    names[name] = names.get(name, 0) | (1 << k)
+        return mask in names.values()
+
+    # --- directory renames ----------------------------------------------------------------
+
+    def directory_renames(
+        self, side_renames: Mapping[int, _SideRenames]
+    ) -> dict[int, dict[str, str]]:
+        out: dict[int, dict[str, str]] = {OURS: {}, THEIRS: {}}
+        for side, sr in side_renames.items():
+            for old_dir, counts in sorted(sr.counts.items()):
+                if not counts:
+                    continue
+                top = max(counts.values())
+                best = [d for d, c in counts.items() if c == top]
+                if len(best) > 1:
+                    self.conflict(
+                        old_dir,
+                        ConflictKind.DIRECTORY_RENAME_SPLIT,
+                        f"unclear where {old_dir} was renamed to ({_SIDE_NAME[side]})",
+                    )
+                else:
+                    out[side][old_dir] = best[0]
+        for d in set(out[OURS]) & set(out[THEIRS]):
+            del out[OURS][d]
+            del out[THEIRS][d]
+        return out
+
+    def added_paths(self, side: int) -> list[str]:
+        """Paths a side adds (unpaired adds and rename targets), as merge-ort's A/R pairs."""
+        changes = self.side_changes(side)
+        return sorted(p for p, (b, s) in changes.items() if b is None and s is not None)
+
+    def check_directory_renames(
+        self, side_renames: Mapping[int, _SideRenames], dir_renames: Mapping[int, Mapping[str, str]]
+    ) -> None:
+        if not dir_renames[OURS] and not dir_renames[THEIRS]:
+            return
+        added = {
+            side: self.added_paths(side) if dir_renames[3 - side] else [] for side in (OURS, THEIRS)
+        }
+        collisions: dict[int, dict[str, list[str]]] = {OURS: {}, THEIRS: {}}
+        for side in (OURS, THEIRS):
+            for path in added[side]:
+                new = _apply_dir_rename(path, dir_renames[3 - side])
+                if new is not None:
+                    collisions[side].setdefault(new, []).append(path)
+        for side in (OURS, THEIRS):
+            other = 3 - side
+            for path in added[side]:
+                if path in collisions[other]:
+                    continue
+                hit = _find_dir_rename(path, dir_renames[other])
+                if hit is None or hit[1] in dir_renames[side]:
+                    continue
+                new_path = _apply_dir_rename(path, dir_renames[other])
+                self.conflict(
+                    path,
+                    ConflictKind.FILE_LOCATION,
+                    f"{path} added by {_SIDE_NAME[side]} inside {hit[0]}, which "
+                    f"{_SIDE_NAME[other]} renamed to {hit[1]}; perhaps it belongs at {new_path}",
+                )
+
+    # --- process_renames ------------------------------------------------------------------
+
+    def process_renames(self, side_renames: Mapping[int, _SideRenames]) -> None:
+        combined = [
+            (src, dst, score, side)
+            for side in (OURS, THEIRS)
+            for src, dst, score in side_renames[side].pairs
+        ]
+        combined.sort(key=lambda item: item[0])
+        i = 0
+        while i < len(combined):
+            src, dst, score, side = combined[i]
+            if side == THEIRS or src in self.tchanges or dst in self.tchanges:
+                # ours-side renames of files the commit does not touch are just noise
+                note = RenameNote(_SIDE_NAME[side], src, dst, score * 100 // _MAX_SCORE)
+                self.renames.append(note)
+            if i + 1 < len(combined) and combined[i + 1][0] == src:
+                self.rename_rename(src, dst, combined[i + 1][1], side)
+                i += 2
+                continue
+            self.one_rename(src, dst, side)
+            i += 1
+
+    def rename_rename(self, src: str, dst1: str, dst2: str, first_side: int) -> None:
+        old = self.entry(src)
+        if dst1 == dst2:
+            new = self.entry(dst1)
+            new.stages[0] = old.stages[0]
+            new.base_path = src
+            old.resolved, old.result = True, None
+            return
+        ours_dst, theirs_dst = (dst1, dst2) if first_side == OURS else (dst2, dst1)
+        old.resolved = True
+        for path in (ours_dst, theirs_dst):
+            self.entry(path).resolved = True
+        self.conflict(
+            src,
+            ConflictKind.RENAME_RENAME,
+            f"{src} renamed to {ours_dst} by ours and to {theirs_dst} by theirs",
+        )
+
+    def one_rename(self, src: str, dst: str, side: int) -> None:
+        other = 3 - side
+        old, new = self.entry(src), self.entry(dst)
+        source_deleted = old.stages[OURS] is None and old.stages[THEIRS] is None
+        collision = new.stages[other] is not None
+        new_ver, old_other = new.stages[side], old.stages[other]
+        type_changed = (
+            not source_deleted
+            and new_ver is not None
+            and old_other is not None
+            and _is_reg(old_other.mode) != _is_reg(new_ver.mode)
+        )
+        if type_changed and collision:
+            collision = False
+        if collision and not source_deleted:
+            self.rename_collision(src, dst, side, old, new)
+        elif collision and source_deleted:
+            new.path_conflict = (
+                ConflictKind.RENAME_DELETE,
+                f"{src} renamed to {dst} by {_SIDE_NAME[side]} but deleted by {_SIDE_NAME[other]}",
+            )
+            new.base_path = src
+        else:
+            new.stages[0] = old.stages[0]
+            new.base_path = src
+            if type_changed:
+                old.stages[0] = None
+            elif source_deleted:
+                new.path_conflict = (
+                    ConflictKind.RENAME_DELETE,
+                    f"{src} renamed to {dst} by {_SIDE_NAME[side]} but deleted by "
+                    f"{_SIDE_NAME[other]}",
+                )
+            else:
+                new.stages[other] = old.stages[other]
+        if not type_changed:
+            old.resolved, old.result = True, None
+
+    def rename_collision(self, src: str, dst: str, side: int, old: _Entry, new: _Entry) -> None:
+        stages = [old.stages[0], None, None]
+        stages[side] = new.stages[side]
+        stages[3 - side] = old.stages[3 - side]
+        merged, ok = self.content_merge(dst, stages[0], stages[OURS], stages[THEIRS], src)
+        new.stages[side] = merged
+        if not ok:
+            new.path_conflict = (
+                ConflictKind.RENAME_COLLISION,
+                f"rename of {src} -> {dst} has content conflicts and collides with {dst}",
+            )
+
+    # --- process_entry --------------------------------------------------------------------
+
+    def resolve(self, path: str, e: _Entry) -> None:
+        e.resolved = True
+        b, o, t = e.stages
+        if e.path_conflict:
+            kind, message = e.path_conflict
+            self.conflict(path, kind, message, base_path=e.base_path)
+            return
+        if e.match_mask:
+            # merge-ort decides from which sides matched in the original trees, even when a
+            # rename has since replaced one of the stages
+            e.result = e.stages[THEIRS] if e.match_mask == 3 else e.stages[OURS]
+            return
+        if o is None or t is None:
+            self.resolve_one_sided(path, e, b, o, t)
+            return
+        if o == t or t == b:
+            e.result = o
+        elif o == b:
+            e.result = t
+        elif _fmt(o.mode) != _fmt(t.mode):
+            self.conflict(
+                path,
+                ConflictKind.TYPE_CHANGE if b else ConflictKind.ADD_ADD,
+                f"{path}: ours and theirs changed it to different kinds of file",
+            )
+        else:
+            merged, ok = self.content_merge(path, b, o, t, e.base_path)
+            e.result = merged if ok else None
+
+    def resolve_one_sided(
+        self, path: str, e: _Entry, b: _Ver | None, o: _Ver | None, t: _Ver | None
+    ) -> None:
+        if o is None and t is None:
+            e.result = None
+        elif b is None:
+            e.result = o if t is None else t
+        elif o is None:
+            if t == b:
+                e.result = None
+            else:
+                self.conflict(
+                    path,
+                    ConflictKind.MISSING_FILE,
+                    f"{path}: changed by the commit but missing in the target tree",
+                    base_path=e.base_path,
+                    hunks=self.theirs_only_hunks(b, t),
+                )
+        elif o == b:
+            e.result = None
+        else:
+            self.conflict(
+                path,
+                ConflictKind.MODIFY_DELETE,
+                f"{path}: deleted by the commit but modified in the target tree",
+                base_path=e.base_path,
+            )
+
+    def theirs_only_hunks(self, b: _Ver, t: _Ver | None) -> tuple[ConflictHunk, ...]:
+        if t is None or not (_is_reg(b.mode) and _is_reg(t.mode)) or b.oid == t.oid:
+            return ()
+        if self.eng.is_binary(b.oid) or self.eng.is_binary(t.oid):
+            return ()
+        return tuple(
+            ConflictHunk(_range(os, ol), _range(ns, nl), None)
+            for os, ol, ns, nl in self.eng.hunks(b.oid, t.oid)
+        )
+
+    def content_merge(
+        self, path: str, b: _Ver | None, o: _Ver | None, t: _Ver | None, base_path: str | None
+    ) -> tuple[_Ver | None, bool]:
+        """merge-ort's handle_content_merge(); returns (result, clean)."""
+        assert o is not None and t is not None
+        b_mode = b.mode if b is not None else 0
+        clean = True
+        if o.mode == t.mode or o.mode == b_mode:
+            mode = t.mode
+        else:
+            mode, clean = o.mode, t.mode == b_mode
+        if o.oid == t.oid or (b is not None and o.oid == b.oid):
+            oid = t.oid
+        elif b is not None and t.oid == b.oid:
+            oid = o.oid
+        elif _is_reg(o.mode):
+            merged = self.text_merge(path, b, o, t, base_path)
+            if merged is None:
+                return None, False
+            oid = merged
+        else:
+            kind = ConflictKind.SYMLINK if _fmt(o.mode) == _S_IFLNK else ConflictKind.SUBMODULE
+            self.conflict(path, kind, f"{path}: both sides changed this {kind.value}")
+            return None, False
+        if not clean:
+            self.conflict(path, ConflictKind.MODE, f"{path}: conflicting file modes")
+            return None, False
+        return _Ver(oid, mode), True
+
+    def text_merge(
+        self, path: str, b: _Ver | None, o: _Ver, t: _Ver, base_path: str | None
+    ) -> pygit2.Oid | None:
+        eng = self.eng
+        two_way = b is None or _fmt(b.mode) != _fmt(o.mode)
+        base_oid = eng.empty_blob() if two_way or b is None else b.oid
+        if eng.is_binary(base_oid) or eng.is_binary(o.oid) or eng.is_binary(t.oid):
+            self.binary.append(path)
+            self.conflict(
+                path, ConflictKind.BINARY, f"{path}: cannot merge binary files", base_path=base_path
+            )
+            return None
+        merged = eng.file_merge(base_oid, o.oid, t.oid)
+        if merged is None:
+            kind = ConflictKind.ADD_ADD if b is None else ConflictKind.CONTENT
+            self.conflict(
+                path,
+                kind,
+                f"{path}: content conflict",
+                base_path=base_path,
+                hunks=self.conflict_hunks(base_oid, o.oid, t.oid),
+            )
+        return merged
+
+    def conflict_hunks(
+        self, b: pygit2.Oid, o: pygit2.Oid, t: pygit2.Oid
+    ) -> tuple[ConflictHunk, ...]:
+        ours = self.eng.hunks(b, o)
+        theirs = self.eng.hunks(b, t)
+        out: list[ConflictHunk] = []
+        for ts, tl, tns, tnl in theirs:
+            t_lo, t_hi = _base_span(ts, tl)
+            hits = [
+                h
+                for h in ours
+                if not (_base_span(h[0], h[1])[1] < t_lo or t_hi < _base_span(h[0], h[1])[0])
+            ]
+            if not hits:
+                continue
+            o_lo = min(h[2] if h[3] else h[2] + 1 for h in hits)
+            o_hi = max(h[2] + h[3] - 1 if h[3] else h[2] for h in hits)
+            ours_range = LineRange(o_lo, max(o_hi - o_lo + 1, 0))
+            out.append(ConflictHunk(_range(ts, tl), _range(tns, tnl), ours_range))
+        if not out:
+            out = [ConflictHunk(_range(a, b_), _range(c, d), None) for a, b_, c, d in theirs]
+        return tuple(out)
+
+
+def _match_mask(stages: Sequence[_Ver | None]) -> int:
+    b, o, t = stages
+    if b is not None and o == b:
+        return 7 if t == b else 3
+    if b is not None and t == b:
+        return 5
+    if o is not None and o == t:
+        return 6
+    return 0
+
+
+def _range(start: int, count: int) -> LineRange:
+    # git's hunk header names the line *before* an empty range; LineRange names the one after
+    return LineRange(start if count else start + 1, count)
+
+
+def _base_span(start: int, count: int) -> tuple[int, int]:
+    """0-based half-open base span of a hunk, as xdiff's merge compares them."""
+    if count == 0:
+        return start, start
+    return start - 1, start - 1 + count
+
+
+def _find_dir_rename(path: str, renames: Mapping[str, str]) -> tuple[str, str] | None:
+    for d in _ancestors(path):
+        if d in renames:
+            return d, renames[d]
+    return None
+
+
+def _apply_dir_rename(path: str, renames: Mapping[str, str]) -> str | None:
+    hit = _find_dir_rename(path, renames)
+    if hit is None:
+        return None
+    old_dir, new_dir = hit
+    rest = path[len(old_dir) + 1 :]
+    return f"{new_dir}/{rest}" if new_dir else rest
+
+
+class _RenameDetector:
+    """diffcore_rename_extended() for one side of a merge: exact, basename, then matrix."""
+
+    def __init__(
+        self,
+        eng: _Engine,
+        srcs: Mapping[str, _Ver],
+        dsts: Mapping[str, _Ver],
+        relevant: dict[str, int],
+        removed: dict[str, _Rel],
+        out: _SideRenames,
+    ) -> None:
+        self.eng = eng
+        self.srcs = list(srcs.items())
+        self.dsts = list(dsts.items())
+        self.relevant = dict(relevant)
+        self.removed = dict(removed)
+        self.out = out
+        self.used: set[int] = set()
+        self.dst_pair: dict[int, tuple[int, int]] = {}
+
+    def run(self) -> None:
+        self.exact()
+        if self.eng.min_score >= _MAX_SCORE:
+            self.emit()
+            return
+        remaining = [i for i in range(len(self.srcs)) if i not in self.used]
+        guess, idx_map = self.init_dir_info()
+        self.basename(remaining, guess, idx_map)
+        remaining = [
+            i for i in remaining if i not in self.used and self.relevant.get(self.srcs[i][0], 0)
+        ]
+        remaining = self.early_known_dir_renames(remaining)
+        self.matrix(remaining)
+        self.emit()
+        self.cleanup_counts()
+
+    def emit(self) -> None:
+        for d, (si, score) in sorted(self.dst_pair.items()):
+            self.out.pairs.append((self.srcs[si][0], self.dsts[d][0], score))
+
+    def record(self, d: int, s: int, score: int) -> None:
+        self.dst_pair[d] = (s, score)
+        self.used.add(s)
+        self.update_counts(self.srcs[s][0], self.dsts[d][0])
+
+    def exact(self) -> None:
+        by_oid: dict[pygit2.Oid, list[int]] = {}
+        for i, (_, ver) in enumerate(self.srcs):
+            by_oid.setdefault(ver.oid, []).append(i)
+        for d, (dpath, dver) in enumerate(self.dsts):
+            best, best_score, budget = -1, -1, 100
+            for s in by_oid.get(dver.oid, ()):
+                spath, sver = self.srcs[s]
+                if not (_is_reg(sver.mode) and _is_reg(dver.mode)) and sver.mode != dver.mode:
+                    continue
+                if s in self.used:
+                    continue
+                score = 1 + (_basename(spath) == _basename(dpath))
+                if score > best_score:
+                    best, best_score = s, score
+                    if score == 2:
+                        break
+                budget -= 1
+                if not budget:
+                    break
+            if best >= 0:
+                # exact renames are recorded before any counting happens (see init_dir_info)
+                self.dst_pair[d] = (best, _MAX_SCORE)
+                self.used.add(best)
+
+    def init_dir_info(self) -> tuple[dict[str, str], dict[str, int]]:
+        for d, (s, _) in self.dst_pair.items():
+            self.update_counts(self.srcs[s][0], self.dsts[d][0])
+        guess = {}
+        for old_dir, counts in self.out.counts.items():
+            if counts:
+                guess[old_dir] = max(counts.items(), key=lambda kv: kv[1])[0]
+        idx_map = {p: d for d, (p, _) in enumerate(self.dsts) if d not in self.dst_pair}
+        return guess, idx_map
+
+    def basename(
+        self, remaining: list[int], guess: Mapping[str, str], idx_map: Mapping[str, int]
+    ) -> None:
+        min_score = self.eng.min_score + (_MAX_SCORE - self.eng.min_score) // 2
+        src_by_base: dict[str, int] = {}
+        for i in remaining:
+            b = _basename(self.srcs[i][0])
+            src_by_base[b] = -1 if b in src_by_base else i
+        dst_by_base: dict[str, int] = {}
+        for d, (path, _) in enumerate(self.dsts):
+            if d in self.dst_pair:
+                continue
+            b = _basename(path)
+            dst_by_base[b] = -1 if b in dst_by_base else d
+        for i in remaining:
+            path = self.srcs[i][0]
+            if path not in self.relevant:
+                continue
+            b = _basename(path)
+            if b not in dst_by_base:
+                continue
+            s_idx, d_idx = src_by_base[b], dst_by_base[b]
+            if s_idx == -1 or d_idx == -1:
+                s_idx = i
+                new_dir = guess.get(_dirname(path))
+                d_idx = idx_map.get(f"{new_dir}/{b}", -1) if new_dir is not None else -1
+            if d_idx == -1 or d_idx in self.dst_pair:
+                continue
+            score = self.eng.similarity(self.srcs[s_idx][1], self.dsts[d_idx][1], min_score)
+            if score < min_score:
+                continue
+            self.record(d_idx, s_idx, score)
+
+    def early_known_dir_renames(self, remaining: list[int]) -> list[int]:
+        for i in remaining:
+            d = _dirname(self.srcs[i][0])
+            while d and self.removed.get(d, _Rel.NOT_RELEVANT) != _Rel.NOT_RELEVANT:
+                self.out.counts.setdefault(d, Counter())[_UNKNOWN_DIR] += 1
+                d = _dirname(d)
+        for d, counts in self.out.counts.items():
+            if self.removed.get(d) == _Rel.FOR_SELF and _determinable(counts):
+                self.removed[d] = _Rel.FOR_ANCESTOR
+        kept = []
+        for i in remaining:
+            path = self.srcs[i][0]
+            if self.relevant.get(path) == _LOCATION and self.location_removable(path):
+                self.relevant[path] = 0
+                continue
+            kept.append(i)
+        return kept
+
+    def location_removable(self, path: str) -> bool:
+        d = _dirname(path)
+        while True:
+            res = self.removed.get(d, _Rel.NOT_RELEVANT)
+            if res == _Rel.NOT_RELEVANT:
+                return True
+            if res == _Rel.FOR_SELF:
+                return False
+            d = _dirname(d)
+
+    def matrix(self, remaining: list[int]) -> None:
+        dsts = [d for d in range(len(self.dsts)) if d not in self.dst_pair]
+        if not dsts or not remaining:
+            return
+        limit = self.eng.opts.rename_limit
+        if limit > 0 and len(dsts) * len(remaining) > limit * limit:
+            return
+        min_score = self.eng.min_score
+        candidates: list[tuple[int, int, int, int]] = []
+        for d in dsts:
+            dpath, dver = self.dsts[d]
+            slots: list[tuple[int, int, int, int] | None] = [None] * 4
+            for s in remaining:
+                spath, sver = self.srcs[s]
+                score = self.eng.similarity(sver, dver, min_score)
+                cand = (score, int(_basename(spath) == _basename(dpath)), d, s)
+                worst = 0
+                for k in range(1, 4):
+                    if _worse(slots[k], slots[worst]):
+                        worst = k
+                if _worse(slots[worst], cand):
+                    slots[worst] = cand
+            candidates.extend(c for c in slots if c is not None)
+        candidates.sort(key=lambda c: (-c[0], -c[1]))
+        for score, _, d, s in candidates:
+            if score < min_score:
+                break
+            if d in self.dst_pair or s in self.used:
+                continue
+            self.record(d, s, score)
+
+    def update_counts(self, old: str, new: str) -> None:
+        """update_dir_rename_counts(): credit old_dir -> new_dir for each matching level."""
+        old_dir, new_dir = old, new
+        first = True
+        while True:
+            old_dir, _, old_sub = old_dir.rpartition("/")
+            if old_dir not in self.removed:
+                break
+            new_dir, _, new_sub = new_dir.rpartition("/")
+            if not first and old_sub != new_sub:
+                break
+            flag = self.removed.get(old_dir, _Rel.NOT_RELEVANT)
+            if flag == _Rel.FOR_SELF or first:
+                self.out.counts.setdefault(old_dir, Counter())[new_dir] += 1
+            first = False
+            if flag == _Rel.NOT_RELEVANT or not old_dir or not new_dir:
+                break
+
+    def cleanup_counts(self) -> None:
+        for d in list(self.out.counts):
+            if self.removed.get(d, _Rel.NOT_RELEVANT) == _Rel.NOT_RELEVANT:
+                del self.out.counts[d]
+            else:
+                self.out.counts[d].pop(_UNKNOWN_DIR, None)
+
+
+def _parse_tree(data: bytes, oid_size: int) -> dict[str, tuple[bytes, int]]:
+    out: dict[str, tuple[bytes, int]] = {}
+    pos, end = 0, len(data)
+    while pos < end:
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
+        out[name] = (data[nul + 1 : nul + 1 + oid_size], int(data[pos:space], 8))
+        pos = nul + 1 + oid_size
+    return out
+
+
+def _raw_ver(entry: tuple[bytes, int]) -> _Ver:
+    return _Ver(pygit2.Oid(raw=entry[0]), entry[1])
+
+
+def _strhash(text: str) -> int:
+    """git's strhash(): 32-bit FNV-1."""
+    h = 0x811C9DC5
+    for c in text.encode("utf-8", "surrogateescape"):
+        h = ((h * 0x01000193) & _MASK32) ^ c
+    return h
+
+
+def _git_hashmap_order(keys: Sequence[str]) -> list[str]:
+    """Iteration order of a git hashmap (hashmap.c) after adding keys in this order."""
+    size = 64
+    table: list[list[str]] = [[] for _ in range(size)]
+    for count, key in enumerate(keys, start=1):
+        table[_strhash(key) & (size - 1)].insert(0, key)
+        if count > size * 80 // 100:
+            size <<= 2
+            new: list[list[str]] = [[] for _ in range(size)]
+            for chain in table:
+                for k in chain:
+                    new[_strhash(k) & (size - 1)].insert(0, k)
+            table = new
+    return [k for chain in table for k in chain]
+
+
+def _worse(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> bool:
+    """git's score_compare(a, b) > 0: empty slots sink, then score, then basename match."""
+    if a is None:
+        return b is not None
+    if b is None:
+        return False
+    if a[0] == b[0]:
+        return a[1] < b[1]
+    return a[0] < b[0]
+
+
+def _determinable(counts: Counter[str]) -> bool:
+    unknown = counts.get(_UNKNOWN_DIR, 0)
+    known = sorted((c for d, c in counts.items() if d != _UNKNOWN_DIR), reverse=True)
+    first = known[0] if known else 0
+    second = known[1] if len(known) > 1 else 0
+    return first > second + unknown
+
+
+# ---------------------------------------------------------------------------------------------
+# Cherry-pick sequences
+# ---------------------------------------------------------------------------------------------
+
+
+def _parent_tree(eng: _Engine, commit: pygit2.Commit) -> pygit2.Tree:
+    parents = commit.parents
+    if len(parents) > 1:
+        raise GitError(f"{commit.id}: is a merge commit; pick one of its parents' changes instead")
+    if not parents:
+        return cast(pygit2.Tree, eng.repo[eng.repo.TreeBuilder().write()])
+    return parents[0].tree
+
+
+def _pick(eng: _Engine, tree: pygit2.Tree, commit: pygit2.Commit) -> _Outcome:
+    return _Merge(eng, _parent_tree(eng, commit), tree, commit.tree).run()
+
+
+def _step_from_outcome(
+    index: int, commit: pygit2.Commit | None, subject: str, tree: pygit2.Tree, out: _Outcome
+) -> StepResult:
+    sha = str(commit.id) if commit is not None else None
+    common: dict[str, Any] = {
+        "renames": tuple(out.renames),
+        "binary_files": tuple(out.binary),
+    }
+    if out.tree is None:
+        n = len(out.conflicts)
+        detail = f"{n} conflict{'s' if n != 1 else ''}: " + ", ".join(
+            sorted({c.path for c in out.conflicts})
+        )
+        return StepResult(
+            index,
+            sha,
+            subject,
+            Verdict.CONFLICT,
+            None,
+            conflicts=tuple(out.conflicts),
+            detail=detail,
+            **common,
+        )
+    if out.tree == tree.id:
+        return StepResult(
+            index,
+            sha,
+            subject,
+            Verdict.ALREADY_PRESENT,
+            str(tree.id),
+            detail="the change is already in the tree (empty result)",
+            **common,
+        )
+    return StepResult(index, sha, subject, Verdict.CLEAN, str(out.tree), **common)
+
+
+def simulate_sequence(
+    repo_path: str | Path,
+    base: str,
+    shas: Sequence[str],
+    *,
+    prerequisites: bool = False,
+    depends_on: Mapping[str, Collection[str]] | None = None,
+    in_branch: Callable[[str], bool] | None = None,
+    max_candidates: int = 8,
+    max_depth: int = 2,
+    options: MergeOptions | None = None,
+) -> SimulationResult:
+    """Cherry-pick shas one after another onto base, in memory, and give each step a verdict.
+
+    A step that conflicts is skipped (the next one starts from the last good tree), as a
+    maintainer would skip a failing patch. depends_on maps a sha to earlier shas it needs: when
+    one of those failed the step is "blocked" and not attempted. With prerequisites=True every
+    conflicting step also gets a prerequisite search (in_branch defaults to "reachable from
+    base or picked earlier in this sequence").
+    """
+    repo = _open(repo_path)
+    eng = _Engine(repo, options or MergeOptions())
+    base_commit = _resolve_commit(repo, base)
+    commits = [_resolve_commit(repo, sha) for sha in shas]
+    run = _SequenceRun(eng, base_commit, _normalise_deps(repo, depends_on or {}))
+    if prerequisites:
+        check = in_branch or _default_in_branch(repo, base_commit, run.picked)
+        # a fresh search per conflicting step: each has its own budget and record of tries
+        run.new_search = lambda: _PrereqSearch(eng, check, base_commit, max_candidates, max_depth)
+    steps = tuple(run.step(index, commit) for index, commit in enumerate(commits))
+    return SimulationResult(str(base_commit.id), str(base_commit.tree.id), str(run.tree.id), steps)
+
+
+class _SequenceRun:
+    """State carried from pick to pick: the current tree and which steps failed."""
+
+    def __init__(self, eng: _Engine, base: pygit2.Commit, deps: Mapping[str, set[str]]) -> None:
+        self.eng = eng
+        self.deps = deps
+        self.tree = base.tree
+        self.picked: set[str] = set()
+        self.failed: set[str] = set()
+        self.new_search: Callable[[], _PrereqSearch] | None = None
+
+    def step(self, index: int, commit: pygit2.Commit) -> StepResult:
+        sha = str(commit.id)
+        blockers = tuple(sorted(self.deps.get(sha, set()) & self.failed))
+        if blockers:
+            self.failed.add(sha)
+            return StepResult(
+                index,
+                sha,
+                _subject(commit),
+                Verdict.BLOCKED,
+                None,
+                blocked_by=blockers,
+                detail="depends on a step that did not apply",
+            )
+        outcome = _pick(self.eng, self.tree, commit)
+        step = _step_from_outcome(index, commit, _subject(commit), self.tree, outcome)
+        if step.verdict is Verdict.CONFLICT:
+            self.failed.add(sha)
+            if self.new_search is not None:
+                found = self.new_search().result(self.tree, commit)
+                step = dataclasses.replace(step, prerequisites=found)
+        else:
+            self.picked.add(sha)
+            self.tree = cast(pygit2.Tree, self.eng.repo[step.tree or self.tree.id])
+        return step
+
+
+def _normalise_deps(
+    repo: pygit2.Repository, deps: Mapping[str, Collection[str]]
+) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for key, needed in deps.items():
+        out[str(_resolve_commit(repo, key).id)] = {str(_resolve_commit(repo, n).id) for n in needed}
+    return out
+
+
+def _default_in_branch(
+    repo: pygit2.Repository, base: pygit2.Commit, picked: Collection[str]
+) -> Callable[[str], bool]:
+    def check(sha: str) -> bool:
+        if sha in picked or sha == str(base.id):
+            return True
+        return bool(repo.descendant_of(base.id, pygit2.Oid(hex=sha)))
+
+    return check
+
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisite discovery
+# ---------------------------------------------------------------------------------------------
+
+
+def find_prerequisites(
+    repo_path: str | Path,
+    base: str,
+    fix_sha: str,
+    *,
+    in_branch: Callable[[str], bool],
+    max_candidates: int = 8,
+    max_depth: int = 2,
+    options: MergeOptions | None = None,
+) -> PrerequisiteResult:
+    """Find the smallest set of commits that, picked first, lets fix_sha apply cleanly on base.
+
+    Candidates are the commits that last touched the conflicting lines in the fix's parent
+    (blame) and are not in the branch; sets are tried smallest first, in mainline order, and a
+    set only counts once a re-simulation of set + fix comes out clean.
+    """
+    repo = _open(repo_path)
+    eng = _Engine(repo, options or MergeOptions())
+    base_commit = _resolve_commit(repo, base)
+    fix = _resolve_commit(repo, fix_sha)
+    search = _PrereqSearch(eng, in_branch, base_commit, max_candidates, max_depth)
+    return search.result(base_commit.tree, fix)
+
+
+@dataclass
+class _Found:
+    ok: bool
+    commits: list[pygit2.Commit]
+    evidence: list[Evidence]
+
+
+class _PrereqSearch:
+    """Bounded search: blame the conflicts, then try candidate sets smallest first."""
+
+    def __init__(
+        self,
+        eng: _Engine,
+        in_branch: Callable[[str], bool],
+        base: pygit2.Commit,
+        max_candidates: int,
+        max_depth: int,
+        budget: int = 256,
+    ) -> None:
+        self.eng = eng
+        self.in_branch = in_branch
+        self.base = base
+        self.max_candidates = max(1, max_candidates)
+        self.max_depth = max(1, max_depth)
+        self.budget = budget
+        self.tried: list[tuple[str, ...]] = []
+        self.candidates: list[str] = []
+        self._in_branch_cache: dict[str, bool] = {}
+
+    def result(self, tree: pygit2.Tree, fix: pygit2.Commit) -> PrerequisiteResult:
+        found = self.search(tree, fix, self.max_depth)
+        sha = str(fix.id)
+        if found.ok and not found.commits:
+            message = "applies without prerequisites"
+        elif found.ok:
+            names = ", ".join(_short(c) for c in found.commits)
+            message = f"applies cleanly after {names} (verified by re-simulation)"
+        elif not self.candidates:
+            message = "no candidate commits outside the branch touched the conflicting lines"
+        else:
+            message = (
+                f"no set of up to {self.max_candidates} candidates (depth "
+                f"{self.max_depth}) makes it apply; tried {len(self.tried)} sets"
+            )
+        return PrerequisiteResult(
+            sha,
+            found.ok,
+            tuple(str(c.id) for c in found.commits),
+            tuple(found.evidence),
+            tuple(self.tried),
+            tuple(self.candidates),
+            message,
+        )
+
+    def is_in_branch(self, sha: str) -> bool:
+        known = self._in_branch_cache.get(sha)
+        if known is None:
+            known = bool(self.in_branch(sha))
+            self._in_branch_cache[sha] = known
+        return known
+
+    def search(self, tree: pygit2.Tree, fix: pygit2.Commit, depth: int) -> _Found:
+        first = _pick(self.eng, tree, fix)
+        if first.tree is not None:
+            return _Found(True, [], [])
+        blamed = self.blame(fix, first.conflicts)
+        units: list[tuple[list[pygit2.Commit], list[Evidence]]] = []
+        for cand, evidence in blamed:
+            unit = self.unit(tree, cand, evidence, depth)
+            if unit is not None:
+                units.append(unit)
+        for size in range(1, len(units) + 1):
+            for combo in itertools.combinations(units, size):
+                if self.budget <= 0:
+                    return _Found(False, [], [])
+                found = self.try_set(tree, fix, combo)
+                if found is not None:
+                    return found
+        return _Found(False, [], [])
+
+    def unit(
+        self, tree: pygit2.Tree, cand: pygit2.Commit, evidence: list[Evidence], depth: int
+    ) -> tuple[list[pygit2.Commit], list[Evidence]] | None:
+        alone = _pick(self.eng, tree, cand)
+        self.budget -= 1
+        if alone.tree is not None:
+            return None if alone.tree == tree.id else ([cand], evidence)
+        if depth <= 1:
+            return None
+        sub = self.search(tree, cand, depth - 1)
+        if not sub.ok:
+            return None
+        needed = [
+            dataclasses.replace(e, text=f"{e.text}; needed by {_short(cand)}") for e in sub.evidence
+        ]
+        return [*sub.commits, cand], needed + evidence
+
+    def try_set(
+        self,
+        tree: pygit2.Tree,
+        fix: pygit2.Commit,
+        combo: Sequence[tuple[list[pygit2.Commit], list[Evidence]]],
+    ) -> _Found | None:
+        commits: dict[str, pygit2.Commit] = {}
+        evidence: list[Evidence] = []
+        for unit_commits, unit_evidence in combo:
+            for c in unit_commits:
+                commits[str(c.id)] = c
+            evidence.extend(unit_evidence)
+        ordered = sorted(commits.values(), key=_mainline_key)
+        self.tried.append(tuple(str(c.id) for c in ordered))
+        current = tree
+        for c in [*ordered, fix]:
+            self.budget -= 1
+            out = _pick(self.eng, current, c)
+            if out.tree is None:
+                return None
+            current = cast(pygit2.Tree, self.eng.repo[out.tree])
+        unique = list({(e.commit, e.text): e for e in evidence}.values())
+        return _Found(True, ordered, unique)
+
+    def blame(
+        self, fix: pygit2.Commit, conflicts: Sequence[FileConflict]
+    ) -> list[tuple[pygit2.Commit, list[Evidence]]]:
+        """Commits outside the branch that last changed the conflicting lines, mainline order."""
+        if not fix.parents:
+            return []
+        parent = fix.parents[0]
+        repo = self.eng.repo
+        try:
+            boundary = repo.merge_base(self.base.id, parent.id)
+        except pygit2.GitError:
+            boundary = None
+        lines: Counter[str] = Counter()
+        evidence: dict[str, list[Evidence]] = {}
+        for conflict in conflicts:
+            path = conflict.base_path or conflict.path
+            for hunk in conflict.hunks:
+                self.blame_hunk(parent, boundary, path, hunk.base, fix, lines, evidence)
+        chosen = [sha for sha, _ in lines.most_common(self.max_candidates)]
+        commits = sorted((cast(pygit2.Commit, repo[sha]) for sha in chosen), key=_mainline_key)
+        for c in commits:
+            if str(c.id) not in self.candidates:
+                self.candidates.append(str(c.id))
+        return [(c, evidence[str(c.id)]) for c in commits]
+
+    def blame_hunk(
+        self,
+        parent: pygit2.Commit,
+        boundary: pygit2.Oid | None,
+        path: str,
+        span: LineRange,
+        fix: pygit2.Commit,
+        lines: Counter[str],
+        evidence: dict[str, list[Evidence]],
+    ) -> None:
+        total = _line_count(self.eng, parent.tree, path)
+        if total == 0:
+            return
+        # a change collides with edits on the lines it touches or right next to them
+        lo = max(1, span.start - 1)
+        hi = min(total, span.start + span.count if span.count else span.start)
+        if lo > hi:
+            lo = hi
+        try:
+            blame = self.eng.repo.blame(
+                path, newest_commit=parent.id, oldest_commit=boundary, min_line=lo, max_line=hi
+            )
+        except (pygit2.GitError, KeyError, ValueError):
+            return
+        for bh in blame:
+            sha = str(bh.final_commit_id)
+            if sha == str(fix.id) or (boundary is not None and sha == str(boundary)):
+                continue
+            if self.is_in_branch(sha):
+                continue
+            start = bh.final_start_line_number
+            count = bh.lines_in_hunk
+            commit = cast(pygit2.Commit, self.eng.repo[sha])
+            lines[sha] += count
+            text = (
+                f"lines {start}-{start + count - 1} of {path} last changed by "
+                f'{_short(commit)} ("{_subject(commit)}")'
+            )
+            evidence.setdefault(sha, []).append(
+                Evidence(sha, _subject(commit), path, LineRange(start, count), text)
+            )
+
+
+def _short(commit: pygit2.Commit) -> str:
+    return str(commit.id)[:12]
+
+
+def _mainline_key(commit: pygit2.Commit) -> tuple[int, int, str]:
+    return (commit.commit_time, commit.author.time, str(commit.id))
+
+
+def _line_count(eng: _Engine, tree: pygit2.Tree, path: str) -> int:
+    ver = _Engine.at(tree, path)
+    if ver is None or not _is_reg(ver.mode):
+        return 0
+    data = eng.data(ver.oid)
+    return data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mail patches
+# ---------------------------------------------------------------------------------------------
+
+_HUNK_RE = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_INDEX_RE = re.compile(rb"^index ([0-9a-f]+)\.\.([0-9a-f]+)(?: ([0-7]+))?")
+_SUBJECT_RE = re.compile(r"^Subject:\s*(?:\[[^\]]*\]\s*)*(.*)$", re.MULTILINE)
+
+
+@dataclass
+class _Hunk:
+    old_start: int
+    old_count: int
+    new_start: int
+    new_count: int
+    pre: list[bytes] = field(default_factory=list)
+    post: list[bytes] = field(default_factory=list)
+    trailing: int = 0
+
+
+@dataclass
+class _FilePatch:
+    old_path: str | None = None
+    new_path: str | None = None
+    old_mode: int | None = None
+    new_mode: int | None = None
+    old_index: str | None = None
+    new_index: str | None = None
+    index_mode: int | None = None
+    is_new: bool = False
+    is_delete: bool = False
+    is_rename: bool = False
+    is_copy: bool = False
+    binary: bool = False
+    binary_blocks: list[tuple[str, int, bytes]] = field(default_factory=list)
+    hunks: list[_Hunk] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return self.new_path or self.old_path or "?"
+
+
+class _PatchError(ValueError):
+    """A diff that cannot be parsed or applied (reported as a conflict, never raised)."""
+
+
+def _strip_path(raw: bytes, strip_prefix: bool = True) -> str | None:
+    text = raw.split(b"\t", 1)[0].rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+    if text.startswith('"') and text.endswith('"'):
+        text = text[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    if text == "/dev/null":
+        return None
+    if strip_prefix and "/" in text:
+        text = text.split("/", 1)[1]
+    return text
+
+
+def _parse_patch(diff: bytes) -> list[_FilePatch]:
+    lines = diff.splitlines(keepends=True)
+    patches: list[_FilePatch] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith(b"diff --git "):
+            fp = _FilePatch()
+            i = _parse_git_header(lines, i + 1, fp, line)
+        elif line.startswith(b"--- ") and i + 1 < len(lines) and lines[i + 1].startswith(b"+++ "):
+            fp = _FilePatch(old_path=_strip_path(line[4:]), new_path=_strip_path(lines[i + 1][4:]))
+            fp.is_new = fp.old_path is None
+            fp.is_delete = fp.new_path is None
+            i += 2
+        else:
+            i += 1
+            continue
+        i = _parse_hunks(lines, i, fp)
+        patches.append(fp)
+    return patches
+
+
+def _git_header_paths(line: bytes) -> tuple[str | None, str | None]:
+    rest = line[len(b"diff --git ") :].rstrip(b"\r\n")
+    if rest.startswith(b"a/"):
+        # the two names are equal unless renamed; split where both halves match
+        for k in range(len(rest)):
+            if rest[k : k + 3] == b" b/" and rest[2:k] == rest[k + 3 :]:
+                return _strip_path(rest[:k]), _strip_path(rest[k + 1 :])
+        k = rest.find(b" b/")
+        if k > 0:
+            return _strip_path(rest[:k]), _strip_path(rest[k + 1 :])
+    return None, None
+
+
+def _parse_git_header(lines: list[bytes], i: int, fp: _FilePatch, first: bytes) -> int:
+    fp.old_path, fp.new_path = _git_header_paths(first)
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith((b"@@ ", b"diff --git ")):
+            return i
+        if line.startswith(b"--- "):
+            fp.old_path = _strip_path(line[4:]) if not line[4:].startswith(b"/dev/null") else None
+        elif line.startswith(b"+++ "):
+            fp.new_path = _strip_path(line[4:]) if not line[4:].startswith(b"/dev/null") else None
+        elif line.startswith(b"GIT binary patch"):
+            fp.binary = True
+            return _parse_binary(lines, i + 1, fp)
+        elif line.startswith(b"Binary files "):
+            fp.binary = True
+        else:
+            _parse_extended(line, fp)
+        i += 1
+    return i
+
+
+def _parse_extended(line: bytes, fp: _FilePatch) -> None:
+    text = line.rstrip(b"\r\n")
+    word = text.rsplit(b" ", 1)
+    if text.startswith(b"new file mode "):
+        fp.is_new, fp.new_mode, fp.old_path = True, int(word[-1], 8), None
+    elif text.startswith(b"deleted file mode "):
+        fp.is_delete, fp.old_mode, fp.new_path = True, int(word[-1], 8), None
+    elif text.startswith(b"old mode "):
+        fp.old_mode = int(word[-1], 8)
+    elif text.startswith(b"new mode "):
+        fp.new_mode = int(word[-1], 8)
+    elif text.startswith((b"rename from ", b"copy from ")):
+        fp.old_path = _strip_path(text.split(b" ", 2)[2], strip_prefix=False)
+        fp.is_rename = text.startswith(b"rename")
+        fp.is_copy = not fp.is_rename
+    elif text.startswith((b"rename to ", b"copy to ")):
+        fp.new_path = _strip_path(text.split(b" ", 2)[2], strip_prefix=False)
+    else:
+        m = _INDEX_RE.match(text)
+        if m:
+            fp.old_index = m.group(1).decode()
+            fp.new_index = m.group(2).decode()
+            fp.index_mode = int(m.group(3), 8) if m.group(3) else None
+
+
+def _parse_binary(lines: list[bytes], i: int, fp: _FilePatch) -> int:
+    while i < len(lines):
+        head = lines[i].strip().split(b" ")
+        if len(head) != 2 or head[0] not in (b"literal", b"delta"):
+            return i
+        i += 1
+        chunk: list[bytes] = []
+        while i < len(lines) and lines[i].strip():
+            chunk.append(lines[i].strip())
+            i += 1
+        fp.binary_blocks.append(
+            (head[0].decode(), int(head[1]), b"".join(_b85_line(c) for c in chunk))
+        )
+        i += 1
+    return i
+
+
+def _b85_line(line: bytes) -> bytes:
+    import base64
+
+    n = line[0]
+    size = n - ord("A") + 1 if n <= ord("Z") else n - ord("a") + 27
+    return base64.b85decode(line[1:])[:size]
+
+
+def _parse_hunks(lines: list[bytes], i: int, fp: _FilePatch) -> int:
+    while i < len(lines):
+        m = _HUNK_RE.match(lines[i])
+        if not m:
+            if lines[i].startswith(b"GIT binary patch"):
+                fp.binary = True
+                i = _parse_binary(lines, i + 1, fp)
+                continue
+            return i
+        hunk = _Hunk(
+            int(m.group(1)), int(m.group(2) or b"1"), int(m.group(3)), int(m.group(4) or b"1")
+        )
+        i = _parse_hunk_body(lines, i + 1, hunk)
+        fp.hunks.append(hunk)
+    return i
+
+
+def _parse_hunk_body(lines: list[bytes], i: int, hunk: _Hunk) -> int:
+    old_left, new_left = hunk.old_count, hunk.new_count
+    last: list[list[bytes]] = []
+    while i < len(lines) and (old_left > 0 or new_left > 0 or lines[i].startswith(b"\\")):
+        line = lines[i]
+        tag = line[:1]
+        body = line[1:]
+        if tag == b"\\":
+            # "\ No newline at end of file" applies to the line just before it
+            for target in last:
+                target[-1] = target[-1].removesuffix(b"\n")
+            i += 1
+            continue
+        if tag in (b"\n", b"\r"):
+            tag, body = b" ", line
+        if tag == b" ":
+            hunk.pre.append(body)
+            hunk.post.append(body)
+            last = [hunk.pre, hunk.post]
+            old_left, new_left = old_left - 1, new_left - 1
+            hunk.trailing += 1
+        elif tag == b"-":
+            hunk.pre.append(body)
+            last = [hunk.pre]
+            old_left -= 1
+            hunk.trailing = 0
+        elif tag == b"+":
+            hunk.post.append(body)
+            last = [hunk.post]
+            new_left -= 1
+            hunk.trailing = 0
+        else:
+            raise _PatchError(f"malformed hunk line {line[:40]!r}")
+        i += 1
+    if old_left or new_left:
+        raise _PatchError("truncated hunk")
+    return i
+
+
+def _apply_hunks(data: bytes, hunks: Sequence[_Hunk]) -> tuple[bytes | None, _Hunk | None]:
+    """git apply's strict placement (no fuzz): returns (result, None) or (None, failing hunk)."""
+    img = _split_lines(data)
+    for hunk in hunks:
+        pos = _find_pos(img, hunk)
+        if pos < 0:
+            return None, hunk
+        img[pos : pos + len(hunk.pre)] = hunk.post
+    return b"".join(img), None
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    parts = data.split(b"\n")
+    out = [p + b"\n" for p in parts[:-1]]
+    if parts[-1]:
+        out.append(parts[-1])
+    return out
+
+
+def _find_pos(img: list[bytes], hunk: _Hunk) -> int:
+    pre = hunk.pre
+    if len(pre) > len(img):
+        return -1
+    match_beginning = hunk.old_start == 0 or hunk.old_start == 1
+    match_end = hunk.trailing == 0
+    if match_beginning:
+        line = 0
+    elif match_end:
+        line = len(img) - len(pre)
+    else:
+        line = min(max(hunk.new_start - 1, 0), len(img))
+    for cand in _probe_order(line, len(img)):
+        if match_beginning and cand != 0:
+            continue
+        if match_end and cand + len(pre) != len(img):
+            continue
+        if img[cand : cand + len(pre)] == pre:
+            return cand
+    return -1
+
+
+def _probe_order(line: int, n: int) -> Iterable[int]:
+    yield line
+    for step in range(1, n + 1):
+        if line + step <= n:
+            yield line + step
+        if line - step >= 0:
+            yield line - step
+        if line + step > n and line - step < 0:
+            return
+
+
+def _apply_delta(src: bytes, delta: bytes) -> bytes:
+    def varint(pos: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = delta[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value, pos
+
+    src_size, pos = varint(0)
+    dst_size, pos = varint(pos)
+    if src_size != len(src):
+        raise _PatchError("binary delta does not match the preimage")
+    out = bytearray()
+    while pos < len(delta):
+        op = delta[pos]
+        pos += 1
+        if op & 0x80:
+            offset = size = 0
+            for bit in range(4):
+                if op & (1 << bit):
+                    offset |= delta[pos] << (8 * bit)
+                    pos += 1
+            for bit in range(3):
+                if op & (0x10 << bit):
+                    size |= delta[pos] << (8 * bit)
+                    pos += 1
+            out += src[offset : offset + (size or 0x10000)]
+        elif op:
+            out += delta[pos : pos + op]
+            pos += op
+        else:
+            raise _PatchError("corrupt binary delta")
+    if len(out) != dst_size:
+        raise _PatchError("binary delta has the wrong size")
+    return bytes(out)
+
+
+class _MailApply:
+    """Apply a parsed patch to a tree, plainly or (like git am -3) through a 3-way merge."""
+
+    def __init__(self, eng: _Engine, tree: pygit2.Tree, patches: list[_FilePatch]) -> None:
+        self.eng = eng
+        self.tree = tree
+        self.patches = patches
+        self.failures: list[FileConflict] = []
+
+    def blob(self, abbrev: str | None) -> pygit2.Oid | None:
+        if not abbrev or set(abbrev) == {"0"}:
+            return None
+        try:
+            obj = self.eng.repo.get(abbrev)
+        except (ValueError, pygit2.GitError):
+            return None
+        return obj.id if isinstance(obj, pygit2.Blob) else None
+
+    def new_content(self, fp: _FilePatch, old: bytes | None) -> bytes:
+        """Post-image bytes of one file, or raise _PatchError with the reason."""
+        if fp.binary:
+            return self.binary_content(fp, old)
+        result, bad = _apply_hunks(old or b"", fp.hunks)
+        if result is None:
+            assert bad is not None
+            self.failures.append(
+                FileConflict(
+                    fp.path,
+                    ConflictKind.PATCH_DOES_NOT_APPLY,
+                    f"{fp.path}: hunk @@ -{bad.old_start},{bad.old_count} does not apply",
+                    base_path=fp.old_path,
+                    hunks=(
+                        ConflictHunk(
+                            _range(bad.old_start, bad.old_count),
+                            _range(bad.new_start, bad.new_count),
+                            None,
+                        ),
+                    ),
+                )
+            )
+            raise _PatchError("hunk does not apply")
+        return result
+
+    def binary_content(self, fp: _FilePatch, old: bytes | None) -> bytes:
+        target = self.blob(fp.new_index)
+        if target is not None:
+            return self.eng.data(target)
+        for kind, size, payload in fp.binary_blocks[:1]:
+            raw = zlib.decompress(payload)
+            if kind == "literal" and len(raw) == size:
+                return raw
+            if kind == "delta" and old is not None:
+                return _apply_delta(old, raw)
+        self.failures.append(
+            FileConflict(
+                fp.path,
+                ConflictKind.BINARY_PATCH,
+                f"{fp.path}: binary patch without usable data",
+                base_path=fp.old_path,
+            )
+        )
+        raise _PatchError("binary patch cannot be applied")
+
+    def apply_to(self, tree: pygit2.Tree, check_new: bool) -> pygit2.Oid | None:
+        updates: dict[str, _Ver | None] = {}
+        for fp in self.patches:
+            old = _Engine.at(tree, fp.old_path) if fp.old_path and not fp.is_new else None
+            if not fp.is_new and old is None:
+                self.failures.append(
+                    FileConflict(
+                        fp.path,
+                        ConflictKind.MISSING_FILE,
+                        f"{fp.old_path}: does not exist in the target tree",
+                        base_path=fp.old_path,
+                    )
+                )
+                return None
+            if check_new and fp.is_new and fp.new_path and _Engine.at(tree, fp.new_path):
+                self.failures.append(
+                    FileConflict(fp.path, ConflictKind.ADD_ADD, f"{fp.new_path}: already exists")
+                )
+                return None
+            try:
+                self.apply_one(fp, old, updates)
+            except (_PatchError, zlib.error, IndexError):
+                return None
+        df: list[str] = []
+        oid = self.eng.build(tree, updates, "", df) if updates else tree.id
+        if df:
+            return None
+        return oid if oid is not None else self.eng.repo.TreeBuilder().write()
+
+    def apply_one(self, fp: _FilePatch, old: _Ver | None, updates: dict[str, _Ver | None]) -> None:
+        old_data = self.eng.data(old.oid) if old is not None else None
+        changes_content = bool(fp.hunks) or fp.binary
+        data = self.new_content(fp, old_data) if changes_content else old_data or b""
+        if fp.is_delete:
+            if data:
+                raise _PatchError("deletion patch leaves content behind")
+            if fp.old_path:
+                updates[fp.old_path] = None
+            return
+        mode = fp.new_mode or (old.mode if old is not None else None) or fp.index_mode or 0o100644
+        assert fp.new_path is not None
+        if fp.is_rename and fp.old_path and fp.old_path != fp.new_path:
+            updates[fp.old_path] = None
+        updates[fp.new_path] = _Ver(self.eng.repo.create_blob(data), mode)
+
+    def preimage_tree(self) -> pygit2.Tree | None:
+        """The tree git am -3 would call the base: ours with the patch's preimage blobs."""
+        updates: dict[str, _Ver | None] = {}
+        for fp in self.patches:
+            if fp.is_new or not fp.old_path:
+                continue
+            oid = self.blob(fp.old_index)
+            if oid is None:
+                return None
+            current = _Engine.at(self.tree, fp.old_path)
+            mode = fp.old_mode or fp.index_mode or (current.mode if current else 0o100644)
+            updates[fp.old_path] = _Ver(oid, mode)
+        for fp in self.patches:
+            if fp.is_new and fp.new_path:
+                updates[fp.new_path] = None
+        df: list[str] = []
+        oid = self.eng.build(self.tree, updates, "", df) if updates else self.tree.id
+        if df or oid is None:
+            return None
+        return cast(pygit2.Tree, self.eng.repo[oid])
+
+
+def apply_mail_patch(
+    repo_path: str | Path,
+    tree_or_commit: str,
+    diff_text: str | bytes,
+    *,
+    options: MergeOptions | None = None,
+) -> StepResult:
+    """Apply a mailed patch (git-style or quilt-style diff) to a tree or commit, in memory.
+
+    Like git am: plain strict apply first; when that fails and the patch's "index a..b"
+    preimage blobs are in the repository, a 3-way merge like git am -3.
+    """
+    repo = _open(repo_path)
+    eng = _Engine(repo, options or MergeOptions())
+    tree = _resolve_tree(repo, tree_or_commit)
+    raw = diff_text.encode("utf-8", "surrogateescape") if isinstance(diff_text, str) else diff_text
+    if raw and raw.count(b"\r\n") == raw.count(b"\n"):
+        # a mail saved with CRLF line ends; git am (mailsplit) drops the CRs the same way
+        raw = raw.replace(b"\r\n", b"\n")
+    subject = _mail_subject(raw)
+    try:
+        patches = _parse_patch(raw)
+    except (_PatchError, ValueError) as exc:
+        return _mail_failure(
+            subject,
+            tree,
+            [
+                FileConflict(
+                    "?", ConflictKind.PATCH_DOES_NOT_APPLY, f"cannot parse the patch: {exc}"
+                )
+            ],
+            (),
+        )
+    binaries = tuple(sorted(fp.path for fp in patches if fp.binary))
+    if not patches:
+        return _mail_failure(
+            subject,
+            tree,
+            [FileConflict("?", ConflictKind.PATCH_DOES_NOT_APPLY, "no diff found in the text")],
+            binaries,
+        )
+    applier = _MailApply(eng, tree, patches)
+    plain = applier.apply_to(tree, check_new=True)
+    if plain is not None:
+        out = _Outcome(plain, [], [], list(binaries))
+        return dataclasses.replace(
+            _step_from_outcome(0, None, subject, tree, out),
+            detail="applied without a 3-way merge"
+            if plain != tree.id
+            else "the change is already in the tree",
+        )
+    return _mail_threeway(eng, tree, applier, subject, binaries)
+
+
+def _mail_threeway(
+    eng: _Engine, tree: pygit2.Tree, applier: _MailApply, subject: str, binaries: tuple[str, ...]
+) -> StepResult:
+    base = applier.preimage_tree()
+    if base is None:
+        return _mail_failure(subject, tree, applier.failures, binaries)
+    first_failures = list(applier.failures)
+    applier.failures = []
+    theirs_oid = applier.apply_to(base, check_new=False)
+    if theirs_oid is None:
+        return _mail_failure(subject, tree, first_failures + applier.failures, binaries)
+    theirs = cast(pygit2.Tree, eng.repo[theirs_oid])
+    out = _Merge(eng, base, tree, theirs).run()
+    out.binary = sorted(set(out.binary) | set(binaries))
+    step = _step_from_outcome(0, None, subject, tree, out)
+    return dataclasses.replace(
+        step, detail=f"3-way merge with the preimage blobs; {step.detail}".rstrip("; ")
+    )
+
+
+def _mail_failure(
+    subject: str, tree: pygit2.Tree, failures: Sequence[FileConflict], binaries: tuple[str, ...]
+) -> StepResult:
+    conflicts = tuple(failures) or (
+        FileConflict("?", ConflictKind.PATCH_DOES_NOT_APPLY, "patch does not apply"),
+    )
+    return StepResult(
+        0,
+        None,
+        subject,
+        Verdict.CONFLICT,
+        None,
+        conflicts=conflicts,
+        binary_files=binaries,
+        detail="patch does not apply and no 3-way fallback is possible",
+    )
+
+
+def _mail_subject(raw: bytes) -> str:
+    head = raw.split(b"\ndiff --git ", 1)[0].decode("utf-8", "replace")
+    m = _SUBJECT_RE.search(head)
+    return m.group(1).strip() if m else ""
+
+
+def _resolve_tree(repo: pygit2.Repository, rev: str) -> pygit2.Tree:
+    _check_rev(rev)
+    if _HEX_RE.fullmatch(rev):
+        try:
+            obj = repo.get(rev)
+        except (ValueError, pygit2.GitError):
+            obj = None
+        if isinstance(obj, pygit2.Tree):
+            return obj
+    return _resolve_commit(repo, rev).tree
