@@ -1,4 +1,4 @@
-"""tracker.ingest.lore on real lore threads (tests/data/samples/lore/, copied from shared samples)."""
+"""tracker.ingest.lore on real lore threads (tests/data/samples/lore/, from shared samples)."""
 
 from __future__ import annotations
 

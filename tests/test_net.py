@@ -17,7 +17,13 @@ from tracker.net import Expect, Fetcher, FetchResult, FetchSettings, Validators,
 # Until tests/conftest.py imports it, make the fixture visible to this module.
 loopback_server = loopback.loopback_server
 
-MBOX = Path(__file__).parent / "data" / "lore" / "sparclinux_fix-lazy-mmu-mode_2025-03.mbox"
+MBOX = (
+    Path(__file__).parent
+    / "data"
+    / "samples"
+    / "lore"
+    / "sparclinux_fix-lazy-mmu-mode_2025-03.mbox"
+)
 LAST_MODIFIED = "Sun, 02 Mar 2025 14:55:00 GMT"
 
 

@@ -22,8 +22,10 @@ from rich.progress import (
 from rich.table import Table
 
 from tracker import service
+from tracker.cli_reports import register as register_reports
 from tracker.config import Config, load_config, xdg_config_home
 from tracker.errors import ConfigError, SourceError, TrackerError
+from tracker.lock import run_lock
 from tracker.plan import ACTIONABLE, Plan
 
 app = typer.Typer(
@@ -88,6 +90,11 @@ def sync(
 ) -> None:
     """Bring the store up to date with git and every source (incremental; safe from cron)."""
     cfg = _config(config)
+    with run_lock(cfg):
+        _sync(cfg, fetch, source, no_git, quiet)
+
+
+def _sync(cfg: Config, fetch: bool, source: str | None, no_git: bool, quiet: bool) -> None:
     store = service.open_store(cfg)
     show = not quiet and sys.stderr.isatty()
     with Progress(
@@ -250,6 +257,9 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     cfg = _config(config)
     store = service.open_store(cfg)
     out.print(f"database at revision {current_revision(store.engine)}")
+
+
+register_reports(app)
 
 
 def _fail(message: str, code: int) -> None:

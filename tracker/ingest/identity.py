@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.graph import normalise_subject
 from tracker.store.models import Change, Commit, Message, MmPatch, MmState, Trailer
 
 _LINKABLE = ("patch", "cover", "tip-commit", "mm-added", "mm-removed")
@@ -35,16 +34,50 @@ def _change_for(s: Session, commit: Commit) -> int:
 
 
 def link_identities(s: Session) -> int:
-    """Link every unlinked mail and -mm patch it can; returns how many links were made."""
-    made = 0
-    pending = list(
-        s.scalars(select(Message).where(Message.change_id.is_(None), Message.kind.in_(_LINKABLE)))
-    )
-    for msg in pending:
-        commit, rule = _match(s, msg)
-        if commit is not None:
-            msg.change_id, msg.link_rule = _change_for(s, commit), rule
-            made += 1
+    """Link every unlinked mail and -mm patch it can; returns how many links were made.
+
+    Each rule is one join over indexed columns, so a run costs a few queries however many
+    messages are waiting, and messages that match nothing cost nothing more than a lookup.
+    """
+    unlinked = (Message.change_id.is_(None), Message.kind.in_(_LINKABLE))
+    by_link = s.execute(
+        select(Message.message_id, Commit.sha)
+        .join(Trailer, (Trailer.kind == "link") & (Trailer.value == Message.message_id))
+        .join(Commit, (Commit.sha == Trailer.commit_sha) & Commit.mainline.is_(True))
+        .where(*unlinked)
+    ).all()
+    by_patch_id = s.execute(
+        select(Message.message_id, Commit.sha)
+        .join(Commit, (Commit.patch_id == Message.patch_id) & Commit.mainline.is_(True))
+        .where(*unlinked, Message.patch_id.is_not(None), Message.patch_id != "")
+    ).all()
+    by_subject = s.execute(
+        select(Message.message_id, Commit.sha)
+        .join(
+            Commit,
+            (Commit.subject == Message.clean_subject)
+            & (Commit.author_email == Message.from_email)
+            & Commit.mainline.is_(True),
+        )
+        .where(*unlinked, Message.kind.in_(("patch", "tip-commit")))
+    ).all()
+    chosen: dict[str, tuple[str, str]] = {}
+    # Weakest first, so a stronger rule overwrites; subject matches must be unambiguous.
+    subject_hits: dict[str, set[str]] = {}
+    for msgid, sha in by_subject:
+        subject_hits.setdefault(msgid, set()).add(sha)
+    for msgid, shas in subject_hits.items():
+        if len(shas) == 1:
+            chosen[msgid] = (next(iter(shas)), "subject-author")
+    for rule, rows in (("patch-id", by_patch_id), ("link", by_link)):
+        for msgid, sha in rows:
+            chosen[msgid] = (sha, rule)
+    changes = _changes_for(s, {sha for sha, _ in chosen.values()})
+    for msgid, (sha, rule) in chosen.items():
+        msg = s.get(Message, msgid)
+        if msg is not None:
+            msg.change_id, msg.link_rule = changes[sha], rule
+    made = len(chosen)
     for mm in s.scalars(select(MmPatch).where(MmPatch.change_id.is_(None))):
         change = _mm_change(s, mm)
         if change is not None:
@@ -53,42 +86,13 @@ def link_identities(s: Session) -> int:
     return made
 
 
-def _match(s: Session, msg: Message) -> tuple[Commit | None, str | None]:
-    sha = s.scalar(
-        select(Trailer.commit_sha)
-        .join(Commit, Commit.sha == Trailer.commit_sha)
-        .where(Trailer.kind == "link", Trailer.value == msg.message_id, Commit.mainline.is_(True))
-        .limit(1)
-    )
-    if sha:
-        return s.get(Commit, sha), "link"
-    if msg.patch_id:
-        c = s.scalars(
-            select(Commit)
-            .where(Commit.patch_id == msg.patch_id, Commit.mainline.is_(True))
-            .order_by(Commit.mainline_order)
-            .limit(1)
-        ).first()
+def _changes_for(s: Session, shas: set[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for sha in shas:
+        c = s.get(Commit, sha)
         if c is not None:
-            return c, "patch-id"
-    if msg.kind in ("patch", "tip-commit") and msg.from_email:
-        from tracker.parse.mail import parse_subject
-
-        subject = parse_subject(msg.subject).subject
-        cands = list(
-            s.scalars(
-                select(Commit)
-                .where(
-                    Commit.subject == subject,
-                    Commit.mainline.is_(True),
-                    Commit.author_email == msg.from_email,
-                )
-                .limit(2)
-            )
-        )
-        if len(cands) == 1 and normalise_subject(cands[0].subject) == normalise_subject(subject):
-            return cands[0], "subject-author"
-    return None, None
+            out[sha] = _change_for(s, c)
+    return out
 
 
 def _mm_change(s: Session, mm: MmPatch) -> int | None:

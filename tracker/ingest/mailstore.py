@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -128,6 +129,51 @@ def _trailer_rows(msgid: str, t: Trailers) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class Analysed:
+    """Everything the parsers say about one raw mail; picklable, so it can come from a pool."""
+
+    mail: Mail | None
+    error: str | None = None
+    stable: stablemail.StableMail | None = None
+    mm: MmAdded | MmRemoved | None = None
+    tip: bool = False
+    patch_id: str | None = None
+    has_diff: bool = False
+    trailers: Trailers | None = None
+    clean_subject: str | None = None
+
+
+_DIFF_KINDS = ("review-patch", "backport", "autosel")
+
+
+def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analysed:
+    """Parse one mail with every parser that may apply. Pure: no store, no network."""
+    try:
+        mail = parse_mail(raw)
+        stable = stablemail.parse_stable_mail(mail)
+        mm = parse_mm_commits(mail) if stable is None else None
+        tip = stable is None and mm is None and parse_tip_commit(mail) is not None
+        diff = None
+        if (stable is None and mm is None) or (stable is not None and stable.kind in _DIFF_KINDS):
+            diff = parse_diff(mail.body)
+        trailers = parse_trailers(mail.body, upstream_patterns) if mm is None else None
+    except SourceError as exc:
+        return Analysed(mail=None, error=str(exc))
+    except Exception as exc:
+        return Analysed(mail=None, error=f"parser failure: {type(exc).__name__}: {exc}")
+    return Analysed(
+        mail=mail,
+        stable=stable,
+        mm=mm,
+        tip=tip,
+        patch_id=diff.patch_id if diff else None,
+        has_diff=diff is not None,
+        trailers=trailers,
+        clean_subject=mail.tags.subject[:4000],
+    )
+
+
 class MailStore:
     def __init__(
         self, session: Session, upstream_patterns: Sequence[str], source_id: int | None = None
@@ -135,6 +181,9 @@ class MailStore:
         self.s = session
         self.upstream_patterns = upstream_patterns
         self.source_id = source_id
+        self._seen: set[str] = set()
+        self._trailers: list[dict[str, Any]] = []
+        self._versions: dict[str, int] = {}
 
     # -- documents -------------------------------------------------------------------------
 
@@ -156,12 +205,60 @@ class MailStore:
         self.s.flush()
         return doc
 
+    def ingest_mails(
+        self,
+        items: Sequence[tuple[str, bytes]],
+        mapper: Callable[[Callable[[bytes], Analysed], list[bytes]], Iterable[Analysed]]
+        | None = None,
+    ) -> IngestCounts:
+        """Store and record many single-mail documents with one flush (the mirror hot path)."""
+        counts = IngestCounts()
+        digests = [hashlib.sha256(raw).hexdigest() for _, raw in items]
+        known: set[str] = set()
+        for i in range(0, len(digests), 500):
+            known.update(
+                self.s.scalars(
+                    select(Document.sha256).where(Document.sha256.in_(digests[i : i + 500]))
+                )
+            )
+        fresh: list[tuple[Document, bytes]] = []
+        for (key, raw), digest in zip(items, digests, strict=True):
+            if digest in known:
+                counts.duplicates += 1
+                continue
+            known.add(digest)
+            fresh.append(
+                (
+                    Document(
+                        source_id=self.source_id,
+                        key=key[:2000],
+                        sha256=digest,
+                        content_type=MAIL,
+                        fetched_at=_now(),
+                        data=zlib.compress(raw, 6),
+                        error=None,
+                    ),
+                    raw,
+                )
+            )
+        self.s.add_all([d for d, _ in fresh])
+        self.s.flush()
+        fn = partial(analyse, upstream_patterns=tuple(self.upstream_patterns))
+        raws = [raw for _, raw in fresh]
+        results = list(mapper(fn, raws) if mapper else map(fn, raws))
+        with self.s.no_autoflush:
+            for (doc, _), a in zip(fresh, results, strict=True):
+                counts.documents += 1
+                self._record(a, doc, counts)
+        self._flush_trailers()
+        return counts
+
     def ingest(self, doc: Document, data: bytes) -> IngestCounts:
         """Parse a stored document into records; a parse failure is recorded on the document."""
         counts = IngestCounts(documents=1)
         try:
             if doc.content_type == MAIL:
-                self._mail(parse_mail(data), doc, counts)
+                self._record(analyse(data, self.upstream_patterns), doc, counts)
             elif doc.content_type == MBOX:
                 self._mbox(data, doc, counts)
             elif doc.content_type == ARCHIVE_TEXT:
@@ -175,28 +272,37 @@ class MailStore:
         except SourceError as exc:
             doc.error = str(exc)
             counts.errors.append(f"{doc.key}: {exc}")
+        self._flush_trailers()
         return counts
 
     def _mbox(self, data: bytes, doc: Document, counts: IngestCounts) -> None:
-        errors: list[str] = []
-        for raw in split_mbox(data):
-            try:
-                self._mail(parse_mail(raw), doc, counts)
-            except SourceError as exc:
-                errors.append(str(exc))
-        if errors:
+        errors_before = len(counts.errors)
+        with self.s.no_autoflush:
+            for raw in split_mbox(data):
+                self._record(analyse(raw, self.upstream_patterns), doc, counts, whole=False)
+        bad = counts.errors[errors_before:]
+        if bad:
             # Keep the good messages; say which were bad.
-            doc.error = f"{len(errors)} unreadable message(s): {errors[0]}"
-            counts.errors += [f"{doc.key}: {e}" for e in errors]
+            doc.error = f"{len(bad)} unreadable message(s): {bad[0]}"
 
     # -- one mail --------------------------------------------------------------------------
 
-    def _mail(self, mail: Mail, doc: Document, counts: IngestCounts) -> None:
-        if self.s.get(Message, mail.msgid) is not None:
+    def _record(
+        self, a: Analysed, doc: Document, counts: IngestCounts, *, whole: bool = True
+    ) -> None:
+        if a.mail is None:
+            if whole:
+                doc.error = a.error
+            counts.errors.append(f"{doc.key}: {a.error}")
             return
+        mail = a.mail
+        if mail.msgid in self._seen or self.s.get(Message, mail.msgid) is not None:
+            return
+        self._seen.add(mail.msgid)
         msg = Message(
             message_id=mail.msgid,
             subject=mail.subject[:4000],
+            clean_subject=a.clean_subject,
             from_name=mail.from_name,
             from_email=mail.from_email,
             date=mail.date,
@@ -210,45 +316,61 @@ class MailStore:
             link_rule=None,
             document_id=doc.id,
         )
-        # Rows that refer to the message (trailers) need it to exist first.
         self.s.add(msg)
-        self.s.flush()
-        kind = self._stable(mail, doc, counts) or self._mm(mail, doc, counts)
-        if kind is None and parse_tip_commit(mail) is not None:
+        kind: str | None = None
+        if a.stable is not None:
+            kind = self._stable(a.stable, mail, counts)
+        elif a.mm is not None:
+            self._mm_note(a.mm, mail.msgid, mail.date, counts)
+            kind = a.mm.kind
+        elif a.tip:
             kind = "tip-commit"
-        self._classify(msg, mail, kind)
+        self._classify(msg, mail, kind, a)
         counts.messages += 1
 
-    def _classify(self, msg: Message, mail: Mail, kind: str | None) -> None:
+    def _classify(self, msg: Message, mail: Mail, kind: str | None, a: Analysed) -> None:
         tags = mail.tags
-        diff = None
-        if kind is None or kind in ("review-patch", "backport", "autosel", "tip-commit"):
-            diff = parse_diff(mail.body)
         if kind is None:
             if tags.is_reply:
                 kind = "reply"
-            elif diff is not None or tags.is_cover:
+            elif a.has_diff or tags.is_cover:
                 kind = "cover" if tags.is_cover else "patch"
             else:
                 kind = "reply" if mail.in_reply_to else "mail"
         msg.kind = kind
-        msg.patch_id = diff.patch_id if diff else None
+        msg.patch_id = a.patch_id
         if kind in ("patch", "cover"):
             msg.series_version_id = self._series_version(mail, kind)
-        if kind in ("patch", "cover", "backport", "review-patch", "autosel", "tip-commit"):
-            t = parse_trailers(mail.body, self.upstream_patterns)
-            insert_ignore(self.s, Trailer, _trailer_rows(mail.msgid, t))
+        if a.trailers is not None and kind in (
+            "patch",
+            "cover",
+            "backport",
+            "review-patch",
+            "autosel",
+            "tip-commit",
+        ):
+            self._trailers += _trailer_rows(mail.msgid, a.trailers)
+
+    def _flush_trailers(self) -> None:
+        # Trailers refer to messages by foreign key: write them once the messages are flushed.
+        self.s.flush()
+        insert_ignore(self.s, Trailer, self._trailers)
+        self._trailers = []
 
     def _series_version(self, mail: Mail, kind: str) -> int | None:
         """Group a posting: patches hang off their cover (or patch 1) by In-Reply-To."""
         tags = mail.tags
         version = tags.version or 1
         if kind == "patch" and mail.in_reply_to and (tags.index or 0) > 0:
-            sv = self.s.scalar(
-                select(SeriesVersion).where(SeriesVersion.cover_message_id == mail.in_reply_to)
+            cached = self._versions.get(mail.in_reply_to)
+            if cached is not None:
+                return cached
+            sv_id = self.s.scalar(
+                select(SeriesVersion.id).where(SeriesVersion.cover_message_id == mail.in_reply_to)
             )
-            if sv is not None:
-                return sv.id
+            if sv_id is not None:
+                self._versions[mail.in_reply_to] = sv_id
+                return sv_id
         if kind == "cover" or (tags.index or 1) <= 1:
             from tracker.graph import normalise_subject
 
@@ -280,15 +402,13 @@ class MailStore:
                 )
                 self.s.add(sv)
                 self.s.flush()
+            self._versions[mail.msgid] = sv.id
             return sv.id
         return None
 
     # -- stable mails ----------------------------------------------------------------------
 
-    def _stable(self, mail: Mail, doc: Document, counts: IngestCounts) -> str | None:
-        parsed = stablemail.parse_stable_mail(mail)
-        if parsed is None:
-            return None
+    def _stable(self, parsed: stablemail.StableMail, mail: Mail, counts: IngestCounts) -> str:
         kind = parsed.kind
         event: tuple[str, str, str | None, dict[str, Any]] | None = None
         if isinstance(parsed, stablemail.QueueAdded):
@@ -366,18 +486,12 @@ class MailStore:
     def _upstream_of_thread(self, parent: str | None) -> str | None:
         if not parent:
             return None
+        self.s.flush()  # the mail it answers may be earlier in this same batch
         return self.s.scalar(
             select(StableEvent.upstream_sha).where(StableEvent.message_id == parent)
         )
 
     # -- -mm notifications -----------------------------------------------------------------
-
-    def _mm(self, mail: Mail, doc: Document, counts: IngestCounts) -> str | None:
-        note = parse_mm_commits(mail)
-        if note is None:
-            return None
-        self._mm_note(note, mail.msgid, mail.date, counts)
-        return note.kind
 
     def _mm_note(
         self, note: MmAdded | MmRemoved, msgid: str, date: datetime | None, counts: IngestCounts
@@ -405,8 +519,7 @@ class MailStore:
         )
         if note.patch is not None:
             # The embedded patch carries the trailers (Fixes:, Link:) tracker links by.
-            self.s.flush()
-            insert_ignore(self.s, Trailer, _trailer_rows(msgid, note.patch.trailers))
+            self._trailers += _trailer_rows(msgid, note.patch.trailers)
         counts.mm_states += 1
 
     # -- archives and feeds ----------------------------------------------------------------

@@ -53,7 +53,8 @@ class Commit(Base):
     __tablename__ = "commits"
 
     sha: Mapped[str] = mapped_column(SHA, primary_key=True)
-    subject: Mapped[str] = mapped_column(Text)
+    # Indexed: Fixes: repair by quoted subject and subject+author identity links look it up.
+    subject: Mapped[str] = mapped_column(Text, index=True)
     author_name: Mapped[str] = mapped_column(String(256))
     author_email: Mapped[str] = mapped_column(String(320))
     author_time: Mapped[int] = mapped_column(Integer)
@@ -88,6 +89,8 @@ class Trailer(Base):
     """A reference exactly as written in a commit or mail; edges are derived from these."""
 
     __tablename__ = "trailers"
+    # "Which commit's Link: names this Message-ID?" is the strongest identity rule.
+    __table_args__ = (Index("ix_trailers_kind_value", "kind", "value"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     commit_sha: Mapped[str | None] = mapped_column(
@@ -187,7 +190,7 @@ class SeriesVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     series_id: Mapped[int] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
-    cover_message_id: Mapped[str | None] = mapped_column(String(998))
+    cover_message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     total: Mapped[int] = mapped_column(Integer)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -198,6 +201,8 @@ class Message(Base):
 
     message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
     subject: Mapped[str] = mapped_column(Text)
+    # The subject without [PATCH ...] tags, as a commit would carry it (identity by subject).
+    clean_subject: Mapped[str | None] = mapped_column(Text, index=True)
     from_name: Mapped[str | None] = mapped_column(String(256))
     from_email: Mapped[str | None] = mapped_column(String(320))
     date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
