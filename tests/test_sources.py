@@ -337,3 +337,23 @@ def test_public_inbox_mirror_incremental(tmp_path: Path) -> None:
     assert rep3.counts.messages == len(bodies) - 20
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(Document)) == len(bodies)
+
+
+def test_large_mirror_batch_goes_through_the_parse_pool(tmp_path: Path) -> None:
+    """Enough messages for the process pool; a worker inheriting git's pipes would hang here."""
+    import threading
+
+    from benchmarks.pimirror_gen import generate
+
+    generate(tmp_path / "inbox", 400, 10_000, 7)
+    cfg = _config(
+        tmp_path, [{"name": "m", "kind": "public-inbox-mirror", "path": str(tmp_path / "inbox")}]
+    )
+    store = service.open_store(cfg)
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.extend(service.sync_sources(cfg, store)))
+    worker.start()
+    worker.join(timeout=180)
+    assert not worker.is_alive(), "mirror ingest with the parse pool did not finish"
+    (rep,) = result
+    assert rep.counts.messages == 400 and not rep.counts.errors  # type: ignore[attr-defined]

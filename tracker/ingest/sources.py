@@ -191,7 +191,9 @@ class SourceSync:
         if n < _POOL_MIN or (os.cpu_count() or 1) < 2:
             return None
         if self._pool is None:
-            ctx = multiprocessing.get_context("fork")
+            # spawn, not fork: a forked worker would inherit open pipes (the mirror reader's
+            # git cat-file stdin), and git would then wait forever for an EOF.
+            ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx)
         pool = self._pool
         return lambda fn, raws: pool.map(fn, raws, chunksize=32)
