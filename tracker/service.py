@@ -23,7 +23,13 @@ from tracker.ingest.sources import SourceReport, SourceSync
 from tracker.plan import Fix, Plan, Step, decide, presence
 from tracker.store.db import Store
 from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Trailer
-from tracker.store.snapshot import commit_info, load_branch, load_fixes, load_world
+from tracker.store.snapshot import (
+    commit_info,
+    load_branch,
+    load_fixes,
+    load_prerequisites,
+    load_world,
+)
 
 _HEXISH = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
@@ -73,9 +79,10 @@ def _topic_names(config: Config) -> list[str]:
 def _plan_in_session(s: Session, config: Config, b: BranchConfig, topic: str | None) -> Plan:
     view = load_branch(s, b)
     fixes = load_fixes(s, view.base_index, _topic_names(config), None)
-    world = load_world(s, fixes, view)
+    prereqs = load_prerequisites(s, b.name)
+    world = load_world(s, fixes, view, extra=[p.sha for p in prereqs])
     # Decide over every topic so fix-of-fix chains across topics stay intact, then filter.
-    full = decide(view, fixes, world)
+    full = decide(view, fixes, world, prerequisites=prereqs)
     if topic is None:
         return full
     kept = tuple(st for st in full.steps if topic in st.topics)

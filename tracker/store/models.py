@@ -298,3 +298,17 @@ class SyncRun(Base):
     status: Mapped[str] = mapped_column(String(16))
     added: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class BranchPrerequisite(Base):
+    """A commit that must precede a fix on one branch, verified by simulation (or by hand)."""
+
+    __tablename__ = "branch_prerequisites"
+
+    branch_id: Mapped[int] = mapped_column(
+        ForeignKey("branches.id", ondelete="CASCADE"), primary_key=True
+    )
+    fix_sha: Mapped[str] = mapped_column(SHA, primary_key=True)
+    prerequisite_sha: Mapped[str] = mapped_column(SHA, primary_key=True)
+    evidence: Mapped[str] = mapped_column(Text)
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

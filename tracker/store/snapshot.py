@@ -22,9 +22,18 @@ from tracker.plan import (
     Fix,
     FixRef,
     Nomination,
+    Prerequisite,
     World,
 )
-from tracker.store.models import Branch, BranchCommit, Commit, CommitTopic, Edge, Trailer
+from tracker.store.models import (
+    Branch,
+    BranchCommit,
+    BranchPrerequisite,
+    Commit,
+    CommitTopic,
+    Edge,
+    Trailer,
+)
 from tracker.store.queries import chunked
 
 
@@ -167,8 +176,20 @@ def _unique_sha(s: Session, prefix: object) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def load_world(s: Session, fixes: Iterable[Fix], branch: BranchView) -> World:
-    wanted: set[str] = set()
+def load_prerequisites(s: Session, branch: str) -> list[Prerequisite]:
+    """Prerequisites the simulator verified for fixes on this branch."""
+    rows = s.execute(
+        select(BranchPrerequisite)
+        .join(Branch, Branch.id == BranchPrerequisite.branch_id)
+        .where(Branch.name == branch)
+    ).scalars()
+    return [Prerequisite(r.prerequisite_sha, r.fix_sha, r.evidence) for r in rows]
+
+
+def load_world(
+    s: Session, fixes: Iterable[Fix], branch: BranchView, extra: Iterable[str] = ()
+) -> World:
+    wanted: set[str] = set(extra)
     for f in fixes:
         wanted.add(f.commit.sha)
         wanted.update(r.dst for r in f.fixes if r.dst)
