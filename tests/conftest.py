@@ -44,6 +44,7 @@ def synced(world_dir: tuple[SampleWorld, Path]) -> Iterator[Synced]:
     cfg = load_config(write_demo_config(root))
     store = service.open_store(cfg)
     service.sync(cfg, store)
+    service.sync_sources(cfg, store)
     yield Synced(world=world, config=cfg, store=store, root=root)
     store.close()
 
@@ -57,6 +58,7 @@ def synced_ro(world_template: SampleWorld, tmp_path_factory: pytest.TempPathFact
     cfg = load_config(write_demo_config(root))
     store = service.open_store(cfg)
     service.sync(cfg, store)
+    service.sync_sources(cfg, store)
     return Synced(world=world, config=cfg, store=store, root=root)
 
 

@@ -42,7 +42,8 @@ def test_plan_json(synced_ro: Synced) -> None:
     assert data["branch"] == "linux-6.1.y"
     for step in data["steps"]:
         assert {"sha", "subject", "topic", "status", "reason"} <= set(step)
-    assert sum(1 for s in data["steps"] if s["status"] == "needed") == 6
+    assert sum(1 for s in data["steps"] if s["status"] == "needed") == 5
+    assert sum(1 for s in data["steps"] if s["status"] == "failed") == 1
 
 
 def test_status_and_plan_text(synced_ro: Synced) -> None:

@@ -196,7 +196,7 @@ def test_digest_golden(synced_ro: Synced, tmp_path: Path) -> None:
     assert [m.subject for m in mails] == [
         "[tracker] lazy-mmu: 8 fixes to backport",
         "[tracker] mmu_gather: 7 fixes to backport",
-        "[tracker] hugetlb: 13 fixes to backport",
+        "[tracker] hugetlb: 12 fixes to backport",
     ]
     mailinfo_roundtrip(tmp_path, data, mails)
 

@@ -49,7 +49,10 @@ def test_linux_6_12_y(synced_ro: Synced) -> None:
 def test_linux_6_6_y(synced_ro: Synced) -> None:
     p = _plan(synced_ro, "linux-6.6.y")
     st = _by_role(synced_ro, p)
-    assert _order(p, synced_ro) == ["L3", "VM_FIX", "H2", "H3", "H4", "H6", "L8"]
+    assert _order(p, synced_ro) == ["L3", "VM_FIX", "H2", "H3", "H6", "L8"]
+    # An "added to the 6.6-stable tree" mail: the stable team has it.
+    assert st["H4"].status == "queued"
+    assert "queue" in st["H4"].reason
     assert st["RC"].status == "reverted"
     assert st["RC"].stable_sha == synced_ro.world.shas["S66_RC_REVERT"]
     assert (st["H1"].status, st["H1"].release) == ("released", "v6.6.72")
@@ -80,6 +83,9 @@ def test_linux_6_1_y(synced_ro: Synced) -> None:
     assert "6.6.x" in st["RC"].reason
     assert st["RF"].status == "not-needed"
     assert st["H4"].after == (synced_ro.world.shas["H1"],)
+    # The FAILED mail for 6.1-stable: still to do, and said so.
+    assert st["VM_FIX"].status == "failed"
+    assert "FAILED to apply to 6.1-stable" in st["VM_FIX"].reason
     assert st["H6"].after == (synced_ro.world.shas["H3"],)
 
 
@@ -137,3 +143,36 @@ def test_why_walks_the_chain(synced_ro: Synced) -> None:
     # H6 -> Fixes H3 -> H3 is itself planned -> Fixes H0 (in v6.1)
     assert shas == [w["H6"], w["H3"], w["H3"], w["H0"]]
     assert rep.chain[-1].relation.startswith("Fixes:")
+
+
+@pytest.mark.parametrize("branch", ["linux-6.1.y", "linux-6.6.y", "linux-6.12.y"])
+def test_fix_still_in_mm_is_pending_upstream(synced_ro: Synced, branch: str) -> None:
+    from tracker.sampleworld.mails import PENDING_FILE
+
+    p = _plan(synced_ro, branch)
+    pending = [s for s in p.steps if s.status == "pending-upstream"]
+    # One entry: the -mm patch; its list posting (named by the -mm Link:) is the same fix.
+    assert [s.sha for s in pending] == [PENDING_FILE]
+    assert "mm-hotfixes-unstable" in pending[0].reason
+    assert pending[0].topic == "hugetlb"
+
+
+def test_every_status_occurs(synced_ro: Synced) -> None:
+    seen = {
+        s.status
+        for b in ("linux-6.1.y", "linux-6.6.y", "linux-6.12.y")
+        for s in _plan(synced_ro, b).steps
+    }
+    assert seen >= {
+        "released",
+        "in-branch",
+        "queued",
+        "failed",
+        "needed",
+        "nominated",
+        "not-needed",
+        "pending-upstream",
+        "reverted",
+        "unresolved",
+        "prerequisite",
+    }

@@ -162,7 +162,8 @@ def _print_plan(p: Plan) -> None:
     )
     for st in p.steps:
         pos = f"{st.position:>2}." if st.position else "   "
-        out.print(f"  {pos} {st.sha[:12]} {st.status:<12} [{st.topic}] {st.subject}", markup=False)
+        key = st.sha[:12] if len(st.sha) == 40 else st.sha
+        out.print(f"  {pos} {key} {st.status:<16} [{st.topic}] {st.subject}", markup=False)
         reason = st.reason
         if st.order_reason and st.order_reason != "mainline order":
             reason += f" (placed {st.order_reason})"
@@ -241,9 +242,11 @@ def demo(
     cfg = load_config(cfg_path)
     store = service.open_store(cfg)
     stats = service.sync(cfg, store)
+    reports = service.sync_sources(cfg, store)
     out.print(
         f"synced {stats.mainline_commits} mainline commits, "
-        f"{sum(stats.branch_commits.values())} stable commits, {stats.tags} tags"
+        f"{sum(stats.branch_commits.values())} stable commits, {stats.tags} tags, "
+        f"{sum(r.counts.messages for r in reports)} mails"
     )
     for b in cfg.branches:
         _print_plan(service.plan(cfg, store, b.name))

@@ -20,9 +20,13 @@ REVERTED = "reverted"
 NOMINATED = "nominated"
 UNRESOLVED = "unresolved"
 PREREQUISITE = "prerequisite"
+QUEUED = "queued"
+FAILED = "failed"
+PENDING_UPSTREAM = "pending-upstream"
 
-# Statuses that put a commit into the ordered list of things to backport.
-ACTIONABLE = (NEEDED, NOMINATED, PREREQUISITE)
+# Statuses that put a commit into the ordered list of things to backport. A FAILED fix is still
+# to be done (by hand, or with its prerequisites); a QUEUED one is the stable team's already.
+ACTIONABLE = (NEEDED, NOMINATED, PREREQUISITE, FAILED)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,30 @@ class BranchView:
 
 
 @dataclass(frozen=True)
+class StableEventInfo:
+    """What a stable mail said about an upstream commit on one stable series ("6.12")."""
+
+    kind: str
+    branch: str
+    at: str | None
+    message_id: str
+    summary: str
+    dependencies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PendingFix:
+    """A fix not in mainline yet: an -mm patch or a list posting, keyed by file or Message-ID."""
+
+    key: str
+    subject: str
+    topics: tuple[str, ...]
+    fixes: tuple[FixRef, ...]
+    where: str
+    message_id: str | None
+
+
+@dataclass(frozen=True)
 class World:
     """Everything the decisions read, keyed by sha."""
 
@@ -97,6 +125,9 @@ class World:
     mainline_reverts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # stable sha -> branch name, for culprits that are backports on some branch
     stable_home: Mapping[str, str] = field(default_factory=dict)
+    # upstream sha -> what stable mails said about it, oldest first
+    stable_events: Mapping[str, tuple[StableEventInfo, ...]] = field(default_factory=dict)
+    pending: tuple[PendingFix, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -261,13 +292,73 @@ def decide(
             continue
         if member.in_base(fix.commit.sha):
             continue
-        step = _decide_one(fix, branch, member, planned)
-        if step.status in ACTIONABLE:
+        step = _with_stable_events(_decide_one(fix, branch, member, planned), branch, world)
+        if step.status in (*ACTIONABLE, QUEUED):
             planned[fix.commit.sha] = step
+        if step.status in ACTIONABLE:
             prereqs += _annotated_prerequisites(fix, branch)
         steps.append(step)
+    steps += _pending_steps(world, member, planned, topic)
     steps = _with_prerequisites(steps, prereqs, member)
     return Plan(branch=branch.name, base=branch.base, steps=tuple(_order(steps, world)))
+
+
+def _series(branch: BranchView) -> str | None:
+    return f"{branch.version[0]}.{branch.version[1]}" if branch.version else None
+
+
+def _with_stable_events(step: Step, branch: BranchView, world: World) -> Step:
+    """What the stable team said last about this fix on this branch's series."""
+    if step.status not in (NEEDED, NOMINATED):
+        return step
+    series = _series(branch)
+    events = [e for e in world.stable_events.get(step.sha, ()) if e.branch == series]
+    if not events:
+        return step
+    last = max(events, key=lambda e: e.at or "")
+    said = f"{last.kind} mail <{last.message_id}>" + (f" of {last.at[:10]}" if last.at else "")
+    evidence = (*step.evidence, said)
+    if last.kind in ("queued", "review"):
+        reason = f"queued for {series}-stable: {last.summary}"
+        return replace(step, status=QUEUED, reason=reason, evidence=evidence)
+    if last.kind == "failed":
+        deps = ", ".join(last.dependencies) or "none listed"
+        reason = (
+            f"FAILED to apply to {series}-stable ({said}); still {step.status}: "
+            f"{step.reason}; possible dependencies: {deps}"
+        )
+        return replace(step, status=FAILED, reason=reason, evidence=evidence)
+    return replace(step, evidence=evidence)
+
+
+def _pending_steps(
+    world: World, member: _Membership, planned: Mapping[str, Step], topic: str | None
+) -> list[Step]:
+    """Fixes still in -mm or on a list whose culprit is (or will be) in the branch."""
+    out: list[Step] = []
+    for p in world.pending:
+        if topic and topic not in p.topics:
+            continue
+        for ref in p.fixes:
+            if ref.dst is None:
+                continue
+            present, why = member.presence(ref.dst)
+            if present or ref.dst in planned:
+                if not present:
+                    why = f"{_short(member.world.commits.get(ref.dst), ref.dst)} is in this plan"
+                out.append(
+                    Step(
+                        p.key,
+                        p.subject,
+                        p.topics[0] if p.topics else "",
+                        p.topics,
+                        PENDING_UPSTREAM,
+                        f"pending upstream ({p.where}); its culprit {why}",
+                        (why, *(f"Fixes: {r.raw}: {r.evidence}" for r in p.fixes if r.flagged)),
+                    )
+                )
+                break
+    return out
 
 
 def _annotated_prerequisites(fix: Fix, branch: BranchView) -> list[Prerequisite]:

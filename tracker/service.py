@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -26,10 +26,13 @@ from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Tr
 from tracker.store.snapshot import (
     commit_info,
     load_branch,
+    load_events,
     load_fixes,
+    load_pending,
     load_prerequisites,
     load_world,
 )
+from tracker.topics import TopicClassifier
 
 _HEXISH = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
@@ -80,7 +83,14 @@ def _plan_in_session(s: Session, config: Config, b: BranchConfig, topic: str | N
     view = load_branch(s, b)
     fixes = load_fixes(s, view.base_index, _topic_names(config), None)
     prereqs = load_prerequisites(s, b.name)
-    world = load_world(s, fixes, view, extra=[p.sha for p in prereqs])
+    pending = load_pending(s, TopicClassifier(config.topics))
+    culprits = [r.dst for p in pending for r in p.fixes if r.dst]
+    world = load_world(s, fixes, view, extra=[*(p.sha for p in prereqs), *culprits])
+    world = replace(
+        world,
+        stable_events=load_events(s, [f.commit.sha for f in fixes]),
+        pending=tuple(pending),
+    )
     # Decide over every topic so fix-of-fix chains across topics stay intact, then filter.
     full = decide(view, fixes, world, prerequisites=prereqs)
     if topic is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tracker.errors import ConfigError
 from tracker.sampleworld.history import SampleWorld, build_world
+from tracker.sampleworld.mails import write_mails
 
 MARKER = ".tracker-demo"
 
@@ -34,6 +35,11 @@ base = "v6.6"
 [[branches]]
 name = "linux-6.1.y"
 base = "v6.1"
+
+[[sources]]
+name = "demo-mail"
+kind = "mbox"
+path = "mail"
 """
 
 
@@ -53,7 +59,9 @@ def build_demo_world(directory: Path) -> SampleWorld:
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     (directory / MARKER).write_text("made by tracker demo; safe to delete\n")
-    return build_world(directory / "linux")
+    world = build_world(directory / "linux")
+    write_mails(world, directory / "mail")
+    return world
 
 
 def write_demo_config(directory: Path) -> Path:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig
 from tracker.errors import NotSyncedError
+from tracker.graph import Candidate, resolve_reference
 from tracker.plan import (
     BranchCommitInfo,
     BranchView,
@@ -22,7 +23,9 @@ from tracker.plan import (
     Fix,
     FixRef,
     Nomination,
+    PendingFix,
     Prerequisite,
+    StableEventInfo,
     World,
 )
 from tracker.store.models import (
@@ -32,9 +35,16 @@ from tracker.store.models import (
     Commit,
     CommitTopic,
     Edge,
+    Message,
+    MmPatch,
+    MmState,
+    Series,
+    SeriesVersion,
+    StableEvent,
     Trailer,
 )
-from tracker.store.queries import chunked
+from tracker.store.queries import chunked, commits_by_prefix, commits_by_subject
+from tracker.topics import TopicClassifier
 
 
 def commit_info(c: Commit) -> CommitInfo:
@@ -222,3 +232,128 @@ def load_world(
         mainline_reverts={k: tuple(v) for k, v in reverts.items()},
         stable_home=stable_home,
     )
+
+
+def load_events(s: Session, shas: Iterable[str]) -> dict[str, tuple[StableEventInfo, ...]]:
+    """Stable-mail events about these upstream commits, oldest first."""
+    out: dict[str, list[StableEventInfo]] = {}
+    for chunk in chunked(sorted(set(shas))):
+        rows = s.scalars(
+            select(StableEvent).where(StableEvent.upstream_sha.in_(chunk)).order_by(StableEvent.at)
+        )
+        for e in rows:
+            details = json.loads(e.details or "{}")
+            summary = details.get("queue_file") or details.get("subject") or e.kind
+            deps = tuple(
+                f'{d[0]} ("{d[1]}")' for d in details.get("dependencies", []) if len(d) == 2
+            )
+            out.setdefault(e.upstream_sha, []).append(
+                StableEventInfo(
+                    kind=e.kind,
+                    branch=e.branch,
+                    at=e.at.isoformat() if e.at else None,
+                    message_id=e.message_id,
+                    summary=str(summary),
+                    dependencies=deps,
+                )
+            )
+    return {k: tuple(v) for k, v in out.items()}
+
+
+# -mm states after which a patch is no longer on its way to mainline.
+_MM_GONE = ("dropped", "withdrawn", "nacked", "obsolete", "folded", "merged")
+
+
+def load_pending(s: Session, classifier: TopicClassifier) -> list[PendingFix]:
+    """Fixes not in mainline yet: live -mm patches, then list postings -mm does not carry."""
+    pending: list[PendingFix] = []
+    carried: set[str] = set()
+    for mm in s.scalars(
+        select(MmPatch).where(MmPatch.change_id.is_(None), MmPatch.state.not_in(_MM_GONE))
+    ):
+        notes = list(
+            s.scalars(select(MmState).where(MmState.filename == mm.filename).order_by(MmState.at))
+        )
+        msgids = [n.message_id for n in notes]
+        links = set(
+            s.scalars(
+                select(Trailer.value).where(Trailer.message_id.in_(msgids), Trailer.kind == "link")
+            )
+        )
+        carried |= links
+        refs = _mail_fixes(s, msgids)
+        since = f" since {notes[0].at:%Y-%m-%d}" if notes and notes[0].at else ""
+        pending.append(
+            PendingFix(
+                key=mm.filename,
+                subject=mm.subject,
+                topics=_mail_topics(s, classifier, mm.subject, refs),
+                fixes=refs,
+                where=f"in -mm {mm.state}{since}",
+                message_id=next(iter(links), None),
+            )
+        )
+    posted = s.scalars(
+        select(Message).where(
+            Message.kind == "patch",
+            Message.change_id.is_(None),
+            Message.message_id.in_(select(Trailer.message_id).where(Trailer.kind == "fixes")),
+        )
+    )
+    for msg in posted:
+        if msg.message_id in carried or not _latest_version(s, msg):
+            continue
+        refs = _mail_fixes(s, [msg.message_id])
+        subject = msg.clean_subject or msg.subject
+        when = f" on {msg.date:%Y-%m-%d}" if msg.date else ""
+        pending.append(
+            PendingFix(
+                key=msg.message_id,
+                subject=subject,
+                topics=_mail_topics(s, classifier, subject, refs),
+                fixes=refs,
+                where=f"posted to the list{when}",
+                message_id=msg.message_id,
+            )
+        )
+    return [p for p in pending if p.fixes]
+
+
+def _latest_version(s: Session, msg: Message) -> bool:
+    if msg.series_version_id is None:
+        return True
+    row = s.execute(
+        select(SeriesVersion.version, Series.latest_version)
+        .join(Series, Series.id == SeriesVersion.series_id)
+        .where(SeriesVersion.id == msg.series_version_id)
+    ).first()
+    return row is None or row[0] >= row[1]
+
+
+def _mail_fixes(s: Session, msgids: list[str]) -> tuple[FixRef, ...]:
+    refs: dict[str, FixRef] = {}
+    for t in s.scalars(
+        select(Trailer).where(Trailer.message_id.in_(msgids), Trailer.kind == "fixes")
+    ):
+        res = resolve_reference(
+            t.value,
+            t.subject,
+            lambda p: [Candidate(c.sha, c.subject, c.mainline) for c in commits_by_prefix(s, p)],
+            lambda subj: [
+                Candidate(c.sha, c.subject, c.mainline) for c in commits_by_subject(s, subj)
+            ],
+        )
+        refs[t.value] = FixRef(t.value, res.dst, res.rule, res.evidence, res.flagged)
+    return tuple(refs.values())
+
+
+def _mail_topics(
+    s: Session, classifier: TopicClassifier, subject: str, refs: Iterable[FixRef]
+) -> tuple[str, ...]:
+    """Topics from the subject, plus those of the commits it fixes (a fix joins its culprit's)."""
+    found = [m.topic for m in classifier.classify(subject, "", ())]
+    culprits = [r.dst for r in refs if r.dst]
+    if culprits:
+        found += list(s.scalars(select(CommitTopic.topic).where(CommitTopic.sha.in_(culprits))))
+    order = [t.name for t in classifier.topics]
+    return tuple(sorted(set(found), key=lambda t: order.index(t) if t in order else len(order)))
