@@ -108,7 +108,7 @@ def test_db_upgrade(tmp_path: Path) -> None:
     cfg = write_demo_config(tmp_path)
     p = run("--config", str(cfg), "db", "upgrade")
     assert p.returncode == 0, p.stderr
-    assert "revision 0003" in p.stdout
+    assert "revision 0004" in p.stdout
 
 
 def test_demo_prints_three_plans(tmp_path: Path) -> None:

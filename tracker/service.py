@@ -111,6 +111,7 @@ def plan(config: Config, store: Store, branch: str, topic: str | None = None) ->
 
 
 def _save_states(s: Session, branch: str, p: Plan) -> None:
+    """Keep the latest decision per change; rows that did not change are not rewritten."""
     row = s.scalar(select(Branch).where(Branch.name == branch))
     if row is None:
         return
@@ -119,12 +120,19 @@ def _save_states(s: Session, branch: str, p: Plan) -> None:
         st.sha: st for st in s.scalars(select(BranchState).where(BranchState.branch_id == row.id))
     }
     for step in p.steps:
+        evidence = json.dumps(list(step.evidence))
         st = existing.pop(step.sha, None)
         if st is None:
             st = BranchState(branch_id=row.id, sha=step.sha)
             s.add(st)
-        st.status, st.reason = step.status, step.reason
-        st.evidence = json.dumps(list(step.evidence))
+        elif (st.status, st.reason, st.evidence, st.position) == (
+            step.status,
+            step.reason,
+            evidence,
+            step.position,
+        ):
+            continue
+        st.status, st.reason, st.evidence = step.status, step.reason, evidence
         st.position, st.computed_at = step.position, now
     for stale in existing.values():
         s.delete(stale)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tracker.config import TopicConfig
@@ -19,39 +19,40 @@ class TopicMatch:
 class TopicClassifier:
     def __init__(self, topics: Sequence[TopicConfig]) -> None:
         self.topics = tuple(topics)
+        # One compiled regex per topic and rule kind: classify() runs once per commit.
+        self._paths = {t.name: _alternation(fnmatch.translate(p) for p in t.paths) for t in topics}
         self._keywords = {
-            t.name: [re.compile(re.escape(k), re.IGNORECASE) for k in t.keywords] for t in topics
+            t.name: _alternation((re.escape(k) for k in t.keywords), re.IGNORECASE) for t in topics
         }
         self._symbols = {
-            t.name: re.compile(r"\b(" + "|".join(re.escape(s) for s in t.symbols) + r")\b")
-            for t in topics
-            if t.symbols
+            t.name: _alternation(r"\b" + re.escape(x) + r"\b" for x in t.symbols) for t in topics
         }
 
     def classify(self, subject: str, message: str, paths: Sequence[str]) -> list[TopicMatch]:
         """Topics matched by touched paths, subject keywords or symbols named in the message."""
         found: list[TopicMatch] = []
         for t in self.topics:
-            rule = self._match_one(t, subject, message, paths)
+            rule = self._match_one(t.name, subject, message, paths)
             if rule:
                 found.append(TopicMatch(t.name, rule))
         return found
 
-    def _match_one(
-        self, t: TopicConfig, subject: str, message: str, paths: Sequence[str]
-    ) -> str | None:
-        for pat in t.paths:
+    def _match_one(self, name: str, subject: str, message: str, paths: Sequence[str]) -> str | None:
+        rx = self._paths[name]
+        if rx is not None:
             for p in paths:
-                if fnmatch.fnmatchcase(p, pat):
-                    return f"path {p} matches {pat}"
-        for rx in self._keywords[t.name]:
-            if rx.search(subject):
-                return f"subject mentions '{rx.pattern.replace(chr(92), '')}'"
-        sym = self._symbols.get(t.name)
-        if sym:
-            m = sym.search(message)
+                if rx.match(p):
+                    return f"path {p} matches a topic path"
+        rx = self._keywords[name]
+        if rx is not None:
+            m = rx.search(subject)
             if m:
-                return f"message names {m.group(1)}()"
+                return f"subject mentions '{m.group(0)}'"
+        rx = self._symbols[name]
+        if rx is not None:
+            m = rx.search(message)
+            if m:
+                return f"message names {m.group(0)}()"
         return None
 
     def symbol_regex(self, topic: str) -> str | None:
@@ -60,3 +61,8 @@ class TopicClassifier:
             if t.name == topic and t.symbols:
                 return "(" + "|".join(re.escape(s) for s in t.symbols) + ")"
         return None
+
+
+def _alternation(parts: Iterable[str], flags: int = 0) -> re.Pattern[str] | None:
+    items = list(parts)
+    return re.compile("|".join(f"(?:{p})" for p in items), flags) if items else None

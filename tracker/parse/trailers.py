@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import unquote
 
 HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
@@ -133,8 +134,14 @@ def _nomination(addr: str, note: str | None) -> StableNomination:
     )
 
 
-def _compile(patterns: Sequence[str]) -> list[re.Pattern[str]]:
-    return [re.compile(p, re.MULTILINE) for p in patterns]
+@lru_cache(maxsize=16)
+def _compile_cached(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.MULTILINE) for p in patterns)
+
+
+def _compile(patterns: Sequence[str]) -> Sequence[re.Pattern[str]]:
+    # Called once per commit during a sync: compiling every time cost a minute at 1M commits.
+    return _compile_cached(tuple(patterns))
 
 
 _DEFAULT_COMPILED = _compile(DEFAULT_UPSTREAM_PATTERNS)

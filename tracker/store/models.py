@@ -164,7 +164,8 @@ class BranchState(Base):
     branch_id: Mapped[int] = mapped_column(
         ForeignKey("branches.id", ondelete="CASCADE"), primary_key=True
     )
-    sha: Mapped[str] = mapped_column(SHA, primary_key=True)
+    # A mainline sha, or for a fix not yet upstream its -mm file name or Message-ID.
+    sha: Mapped[str] = mapped_column(String(998), primary_key=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     reason: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text)

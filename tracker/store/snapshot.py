@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -45,6 +46,23 @@ from tracker.store.models import (
 )
 from tracker.store.queries import chunked, commits_by_prefix, commits_by_subject
 from tracker.topics import TopicClassifier
+
+# Plans read these columns only: loading whole Commit objects (messages included) for tens of
+# thousands of fixes dominated plan time at kernel scale.
+_INFO_COLUMNS = (
+    Commit.sha,
+    Commit.subject,
+    Commit.mainline,
+    Commit.first_release,
+    Commit.release_index,
+    Commit.mainline_order,
+)
+
+
+def _row_info(r: Any) -> CommitInfo:
+    return CommitInfo(
+        sha=r[0], subject=r[1], mainline=r[2], release=r[3], release_index=r[4], order=r[5]
+    )
 
 
 def commit_info(c: Commit) -> CommitInfo:
@@ -120,21 +138,26 @@ def load_fixes(
     s: Session, base_index: int, topic_order: Sequence[str], topic: str | None = None
 ) -> list[Fix]:
     """Topic commits after the base release that carry Fixes: or Cc: stable."""
-    tagged = select(Trailer.commit_sha).where(Trailer.kind.in_(("fixes", "cc-stable")))
-    topic_q = select(CommitTopic.sha)
+    # Start from the (small) topic table and probe trailers by index: walking every Fixes:
+    # trailer of a kernel history costs a second at 1M commits.
+    tagged = (
+        select(Trailer.id)
+        .where(Trailer.commit_sha == Commit.sha, Trailer.kind.in_(("fixes", "cc-stable")))
+        .exists()
+    )
+    topic_q = select(CommitTopic.sha).distinct()
     if topic:
         topic_q = topic_q.where(CommitTopic.topic == topic)
-    rows = list(
-        s.scalars(
-            select(Commit).where(
-                Commit.mainline.is_(True),
-                or_(Commit.release_index.is_(None), Commit.release_index > base_index),
-                Commit.sha.in_(tagged),
-                Commit.sha.in_(topic_q),
-            )
+    rows = s.execute(
+        select(*_INFO_COLUMNS).where(
+            Commit.sha.in_(topic_q),
+            Commit.mainline.is_(True),
+            or_(Commit.release_index.is_(None), Commit.release_index > base_index),
+            tagged,
         )
-    )
-    shas = [c.sha for c in rows]
+    ).all()
+    infos = [_row_info(r) for r in rows]
+    shas = [c.sha for c in infos]
     topics: dict[str, list[str]] = {}
     edges: dict[str, list[FixRef]] = {}
     noms: dict[str, list[Nomination]] = {}
@@ -143,12 +166,12 @@ def load_fixes(
             select(CommitTopic.sha, CommitTopic.topic).where(CommitTopic.sha.in_(chunk))
         ):
             topics.setdefault(sha, []).append(t)
-        for e in s.scalars(select(Edge).where(Edge.kind == "fixes", Edge.src.in_(chunk))):
-            edges.setdefault(e.src, []).append(
-                FixRef(
-                    raw=e.dst_raw, dst=e.dst, rule=e.rule, evidence=e.evidence, flagged=e.flagged
-                )
+        for src, raw, dst, rule, evidence, flagged in s.execute(
+            select(Edge.src, Edge.dst_raw, Edge.dst, Edge.rule, Edge.evidence, Edge.flagged).where(
+                Edge.kind == "fixes", Edge.src.in_(chunk)
             )
+        ):
+            edges.setdefault(src, []).append(FixRef(raw, dst, rule, evidence, flagged))
         for tr in s.scalars(
             select(Trailer).where(Trailer.kind == "cc-stable", Trailer.commit_sha.in_(chunk))
         ):
@@ -168,12 +191,12 @@ def load_fixes(
 
     return [
         Fix(
-            commit=commit_info(c),
+            commit=c,
             topics=tuple(sorted(topics.get(c.sha, []), key=rank)),
             fixes=tuple(edges.get(c.sha, [])),
             nominations=tuple(noms.get(c.sha, [])),
         )
-        for c in rows
+        for c in infos
     ]
 
 
@@ -207,8 +230,8 @@ def load_world(
     wanted.update(c.upstream for c in branch.commits if c.upstream)
     commits: dict[str, CommitInfo] = {}
     for chunk in chunked(sorted(wanted)):
-        for c in s.scalars(select(Commit).where(Commit.sha.in_(chunk))):
-            commits[c.sha] = commit_info(c)
+        for r in s.execute(select(*_INFO_COLUMNS).where(Commit.sha.in_(chunk))):
+            commits[r[0]] = _row_info(r)
     reverts: dict[str, list[str]] = {}
     stable_home: dict[str, str] = {}
     for chunk in chunked(sorted(wanted)):
@@ -225,8 +248,8 @@ def load_world(
             stable_home.setdefault(sha, name)
     rev_shas = sorted({r for rs in reverts.values() for r in rs} - set(commits))
     for chunk in chunked(rev_shas):
-        for c in s.scalars(select(Commit).where(Commit.sha.in_(chunk))):
-            commits[c.sha] = commit_info(c)
+        for r in s.execute(select(*_INFO_COLUMNS).where(Commit.sha.in_(chunk))):
+            commits[r[0]] = _row_info(r)
     return World(
         commits=commits,
         mainline_reverts={k: tuple(v) for k, v in reverts.items()},
