@@ -357,3 +357,30 @@ def test_large_mirror_batch_goes_through_the_parse_pool(tmp_path: Path) -> None:
     assert not worker.is_alive(), "mirror ingest with the parse pool did not finish"
     (rep,) = result
     assert rep.counts.messages == 400 and not rep.counts.errors  # type: ignore[attr-defined]
+
+
+def test_b4_links_versions_and_collects_review_trailers(
+    samples_store: tuple[Config, Store],
+) -> None:
+    _, store = samples_store
+    with store.session() as s:
+        lazy = s.scalar(
+            select(Series).where(Series.key == "fix lazy mmu mode|ryan.roberts@arm.com")
+        )
+        assert lazy is not None
+        complete = {
+            v.version: v.complete
+            for v in s.scalars(select(SeriesVersion).where(SeriesVersion.series_id == lazy.id))
+        }
+        v1_2 = s.get(Message, "20250302145555.3236789-3-ryan.roberts@arm.com")  # v1 2/4
+        assert v1_2 is not None and v1_2.subject.startswith("[PATCH v1 2/4]")
+        acks = set(
+            s.scalars(
+                select(Trailer.value).where(
+                    Trailer.message_id == v1_2.message_id, Trailer.kind == "acked-by"
+                )
+            )
+        )
+    assert complete == {1: True, 2: True}
+    assert any("David Hildenbrand" in a for a in acks)
+    assert any("Andreas Larsson" in a for a in acks)

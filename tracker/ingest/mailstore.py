@@ -24,6 +24,7 @@ from tracker.gitio import check_sha
 from tracker.ingest import stablemail
 from tracker.ingest.archive import ArchiveMessage, parse_archive_text
 from tracker.ingest.atom import CommitEntry
+from tracker.ingest.lore import TrailerInfo, parse_thread
 from tracker.ingest.mmcommits import (
     MmAdded,
     MmRemoved,
@@ -284,6 +285,78 @@ class MailStore:
         if bad:
             # Keep the good messages; say which were bad.
             doc.error = f"{len(bad)} unreadable message(s): {bad[0]}"
+        self._thread_series(data, counts)
+
+    def _thread_series(self, data: bytes, counts: IngestCounts) -> None:
+        """What b4 knows about a thread: versions of one series, completeness, review trailers.
+
+        Subject tags group single mails (mirrors); a whole thread lets b4 link v1..vN even when
+        the subject changed, tell whether a posting is complete, and collect Acked-by /
+        Reviewed-by / Tested-by from the replies onto the patches they answer.
+        """
+        try:
+            thread = parse_thread(data)
+        except SourceError as exc:
+            counts.errors.append(f"b4: {exc}")
+            return
+        self.s.flush()
+        for info in thread.series:
+            series: Series | None = None
+            for rev in info.revisions:
+                sv = self._version_of(
+                    rev.cover_msgid or rev.root_msgid, [p.msgid for p in rev.patches]
+                )
+                if sv is None:
+                    continue
+                if series is None:
+                    series = self.s.get(Series, sv.series_id)
+                elif sv.series_id != series.id:
+                    sv.series_id = series.id  # b4 says this is another version of the same
+                if series is not None:
+                    series.latest_version = max(series.latest_version, rev.revision)
+                sv.complete, sv.total = rev.complete, max(rev.expected, 1)
+                for patch in rev.patches:
+                    self._review_trailers(patch.msgid, patch.trailers, sv.id, patch.index)
+
+    def _review_trailers(
+        self, msgid: str, trailers: Sequence[TrailerInfo], version_id: int, index: int
+    ) -> None:
+        msg = self.s.get(Message, msgid)
+        if msg is None:
+            return
+        if msg.series_version_id is None:
+            msg.series_version_id, msg.series_index = version_id, index
+        # A re-fetched thread (new replies) must not record the same Acked-by twice.
+        have = {
+            (k, v)
+            for k, v in self.s.execute(
+                select(Trailer.kind, Trailer.value).where(Trailer.message_id == msgid)
+            )
+        }
+        for t in trailers:
+            kind, value = t.name.lower(), f"{t.who_name} <{t.who_email}>"[:998]
+            if (kind, value) not in have:
+                have.add((kind, value))
+                self._trailers.append(
+                    {
+                        "message_id": msgid,
+                        "commit_sha": None,
+                        "kind": kind,
+                        "value": value,
+                        "subject": None,
+                        "note": t.source_msgid,
+                    }
+                )
+
+    def _version_of(self, root: str, patches: Sequence[str]) -> SeriesVersion | None:
+        for msgid in (root, *patches):
+            sv = self.s.scalar(select(SeriesVersion).where(SeriesVersion.cover_message_id == msgid))
+            if sv is not None:
+                return sv
+            msg = self.s.get(Message, msgid)
+            if msg is not None and msg.series_version_id is not None:
+                return self.s.get(SeriesVersion, msg.series_version_id)
+        return None
 
     # -- one mail --------------------------------------------------------------------------
 
