@@ -32,6 +32,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts name config tables like [email]; they are text, not rich markup.
+    rich_markup_mode=None,
     help="tracker: follow kernel fixes from the mailing list to every stable branch.",
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
