@@ -19,7 +19,6 @@ A commit counts as *in* the branch for the prerequisite search exactly as the pl
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -443,11 +442,6 @@ def _carried(
     )
 
 
-def _sequence_digest(head: str, shas: Sequence[str]) -> str:
-    """Fingerprint of what a step was simulated on: the head and every step up to it."""
-    return hashlib.sha256("\n".join([head, *shas]).encode()).hexdigest()[:16]
-
-
 def _store_simulations(
     s: Session, branch: str, head: str, ordered: Sequence[Step], results: Sequence[StepResult]
 ) -> None:
@@ -456,19 +450,13 @@ def _store_simulations(
         st.sha: st for st in s.scalars(select(BranchState).where(BranchState.branch_id == bid))
     }
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    shas = [st.sha for st in ordered]
-    for i, (step, r) in enumerate(zip(ordered, results, strict=True)):
+    for step, r in zip(ordered, results, strict=True):
         row = states.pop(step.sha, None)
         if row is None:
             continue
         data = r.to_dict()
         # Extra keys past StepResult's own: readers ignore them; plan/status use them for staleness.
-        data.update(
-            head=head,
-            position=step.position,
-            sequence=_sequence_digest(head, shas[: i + 1]),
-            checked_at=now,
-        )
+        data.update(head=head, position=step.position, checked_at=now)
         row.simulation = json.dumps(data)
     for rest in states.values():
         # Not a step of this plan any more: an old verdict would describe another sequence.
@@ -594,7 +582,6 @@ def summarize(
     *,
     head: str | None = None,
     position: int | None = None,
-    sequence: str | None = None,
 ) -> SimulationSummary:
     """Read a stored StepResult JSON object defensively (it may predate these extra keys)."""
     conflicts = data.get("conflicts")
@@ -607,10 +594,8 @@ def summarize(
     commits: list[str] = []
     if isinstance(pre, dict) and pre.get("found") and isinstance(pre.get("commits"), list):
         commits = [str(c) for c in pre["commits"]]
-    stale = (
-        (head is not None and data.get("head") != head)
-        or (position is not None and data.get("position") != position)
-        or (sequence is not None and data.get("sequence") != sequence)
+    stale = (head is not None and data.get("head") != head) or (
+        position is not None and data.get("position") != position
     )
     checked = data.get("checked_at")
     return SimulationSummary(
@@ -628,17 +613,13 @@ def plan_simulations(store: Store, plan: Plan) -> dict[str, SimulationSummary]:
     with store.session() as s:
         stored = stored_simulation_data(s, plan.branch)
         head = s.scalar(select(Branch.head_sha).where(Branch.name == plan.branch))
-    shas = [st.sha for st in plan.ordered]
-    index = {sha: i for i, sha in enumerate(shas)}
-    out: dict[str, SimulationSummary] = {}
-    for st in plan.steps:
-        data = stored.get(st.sha)
-        if data is None:
-            continue
-        i = index.get(st.sha)
-        seq = _sequence_digest(head, shas[: i + 1]) if head and i is not None else None
-        out[st.sha] = summarize(data, head=head, position=st.position, sequence=seq)
-    return out
+    # Position, not the whole sequence, decides staleness: a --topic plan keeps the full plan's
+    # positions but lists only some steps.
+    return {
+        st.sha: summarize(data, head=head, position=st.position)
+        for st in plan.steps
+        if (data := stored.get(st.sha)) is not None
+    }
 
 
 def status_simulations(store: Store, report: StatusReport) -> dict[str, SimulationSummary]:

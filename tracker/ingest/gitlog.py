@@ -7,7 +7,6 @@ equal the heads, tags are unchanged, and every insert ignores keys it already ha
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from tracker.store.models import (
     Trailer,
 )
 from tracker.store.queries import chunked, insert_ignore
+from tracker.store.trailer_rows import trailer_rows
 from tracker.topics import TopicClassifier
 
 Progress = Callable[[str, int], None]
@@ -73,40 +73,6 @@ def _interesting(t: Trailers) -> bool:
     return bool(
         t.fixes or t.upstream or t.stable_dep_of or t.cc_stable or t.reverts or t.link_msgids
     )
-
-
-def _trailer_rows(sha: str, t: Trailers) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-
-    def add(kind: str, value: str, subject: str | None = None, note: str | None = None) -> None:
-        rows.append(
-            {"commit_sha": sha, "kind": kind, "value": value, "subject": subject, "note": note}
-        )
-
-    for f in t.fixes:
-        add("fixes", f.sha, f.subject)
-    for d in t.stable_dep_of:
-        add("stable-dep-of", d.sha, d.subject)
-    if t.upstream:
-        add("upstream", t.upstream, None, t.upstream_rule)
-    for r in t.reverts:
-        add("reverts", r)
-    for r in t.reverts_upstream:
-        add("reverts-upstream", r)
-    for m in t.link_msgids:
-        add("link", m)
-    for n in t.cc_stable:
-        note = json.dumps(
-            {
-                "min_version": list(n.min_version) if n.min_version else None,
-                "prerequisite": n.prerequisite.sha if n.prerequisite else None,
-                "noautosel": n.noautosel,
-            }
-        )
-        add("cc-stable", n.address, n.note, note)
-    for bad in t.invalid:
-        add("invalid", bad)
-    return rows
 
 
 class GitSync:
@@ -228,7 +194,7 @@ class GitSync:
                 self._commit_row(e, t, mainline=True, keep_message=keep) | {"mainline_order": order}
             )
             order += 1
-            trailers += _trailer_rows(e.sha, t)
+            trailers += trailer_rows(t, commit_sha=e.sha)
             topics += [{"sha": e.sha, "topic": m.topic, "rule": m.rule} for m in matches]
         with self.store.session() as s:
             existing = self._existing(s, [e.sha for e in batch])
@@ -394,7 +360,7 @@ class GitSync:
             members.append(
                 {"branch_id": branch_id, "sha": e.sha, "position": position, "release": None}
             )
-            trailers += _trailer_rows(e.sha, t)
+            trailers += trailer_rows(t, commit_sha=e.sha)
         with self.store.session() as s:
             existing = self._existing(s, [e.sha for e in entries])
             insert_ignore(s, Commit, [c for c in commits if c["sha"] not in existing])

@@ -47,6 +47,7 @@ from tracker.store.models import (
     Trailer,
 )
 from tracker.store.queries import insert_ignore
+from tracker.store.trailer_rows import trailer_rows
 
 # Content types tracker assigns to stored documents; reparse dispatches on them.
 MAIL = "message/rfc822"
@@ -88,46 +89,6 @@ def _sha(value: str | None) -> str | None:
     except Exception:
         return None
     return v if len(v) == 40 else None
-
-
-def _trailer_rows(msgid: str, t: Trailers) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-
-    def add(kind: str, value: str, subject: str | None = None, note: str | None = None) -> None:
-        rows.append(
-            {
-                "message_id": msgid,
-                "commit_sha": None,
-                "kind": kind,
-                "value": value[:998],
-                "subject": subject,
-                "note": note,
-            }
-        )
-
-    for f in t.fixes:
-        add("fixes", f.sha, f.subject)
-    for d in t.stable_dep_of:
-        add("stable-dep-of", d.sha, d.subject)
-    if t.upstream:
-        add("upstream", t.upstream)
-    for m in t.link_msgids:
-        add("link", m)
-    for n in t.cc_stable:
-        add(
-            "cc-stable",
-            n.address,
-            n.note,
-            json.dumps(
-                {
-                    "min_version": list(n.min_version) if n.min_version else None,
-                    "prerequisite": n.prerequisite.sha if n.prerequisite else None,
-                }
-            ),
-        )
-    for bad in t.invalid:
-        add("invalid", bad)
-    return rows
 
 
 @dataclass(frozen=True)
@@ -422,7 +383,7 @@ class MailStore:
             "autosel",
             "tip-commit",
         ):
-            self._trailers += _trailer_rows(mail.msgid, a.trailers)
+            self._trailers += trailer_rows(a.trailers, message_id=mail.msgid)
 
     def _flush_trailers(self) -> None:
         # Trailers refer to messages by foreign key: write them once the messages are flushed.
@@ -592,7 +553,7 @@ class MailStore:
         )
         if note.patch is not None:
             # The embedded patch carries the trailers (Fixes:, Link:) tracker links by.
-            self._trailers += _trailer_rows(msgid, note.patch.trailers)
+            self._trailers += trailer_rows(note.patch.trailers, message_id=msgid)
         counts.mm_states += 1
 
     # -- archives and feeds ----------------------------------------------------------------
@@ -653,7 +614,7 @@ class MailStore:
             )
         )
         self.s.flush()
-        insert_ignore(self.s, Trailer, _trailer_rows(msgid, msg.trailers))
+        insert_ignore(self.s, Trailer, trailer_rows(msg.trailers, message_id=msgid))
         counts.messages += 1
 
     def cgit_entries(self, entries: Sequence[CommitEntry], counts: IngestCounts) -> list[str]:
@@ -680,9 +641,7 @@ class MailStore:
                 )
             )
             self.s.flush()
-            from tracker.ingest.gitlog import _trailer_rows as commit_trailers
-
-            insert_ignore(self.s, Trailer, commit_trailers(sha, t))
+            insert_ignore(self.s, Trailer, trailer_rows(t, commit_sha=sha))
             new.append(sha)
             counts.commits += 1
         return new
