@@ -318,14 +318,16 @@ def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteD
                         ),
                     }
                 )
+            # A fix not yet upstream has no commit: its plan step carries subject and topics.
+            step = next((x for pl in plans for x in pl.steps if x.sha == sha), None)
             changes[sha] = {
                 "sha": sha,
-                "short": sha[:12],
-                "subject": rec.subject if rec else "",
+                "short": sha[:12] if rec else sha,
+                "subject": rec.subject if rec else (step.subject if step else ""),
                 "author": rec.author if rec else "",
                 "first_release": rec.first_release if rec else None,
                 "message": rec.message if rec else None,
-                "topics": sorted(q.topics_of(s, sha)),
+                "topics": sorted(q.topics_of(s, sha)) or list(step.topics if step else ()),
                 "branches": per_branch,
                 "timeline": [e.to_dict() for e in q.timeline(s, sha)],
                 "graph": graph_layout(n, pages),
