@@ -116,4 +116,7 @@ def test_demo_prints_three_plans(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     for b in ("linux-6.1.y", "linux-6.6.y", "linux-6.12.y"):
         assert f"{b} (base " in p.stdout
-    assert "linux-6.1.y (base v6.1): 8 to backport" in p.stdout
+    # check --plan ran: H1's prerequisite (found by simulation) is in, and every step applies.
+    assert "linux-6.1.y (base v6.1): 9 to backport" in p.stdout
+    assert "simulation: clean; needs" in p.stdout
+    assert "simulation: conflict" not in p.stdout

@@ -36,7 +36,7 @@ from tracker.ingest.archive import parse_archive_text
 from tracker.ingest.mailstore import ARCHIVE_TEXT, MAIL, MBOX, document_bytes
 from tracker.parse.mail import normalize_msgid, parse_mail, split_mbox
 from tracker.parse.patch import extract_diff
-from tracker.plan import BranchView, CommitInfo, Plan, Step, World, presence
+from tracker.plan import FAILED, BranchView, CommitInfo, Plan, Step, World, presence
 from tracker.report.queries import simulations as stored_simulation_data
 from tracker.service import StatusReport
 from tracker.simulate import (
@@ -335,8 +335,10 @@ def check_plan(
         ordered = service.plan(config, store, b.name).ordered
         with store.session() as s:
             head = _head(s, b.name)
-            results = _simulate(repo, head, [st.sha for st in ordered], _membership(s, b))
+            member = _membership(s, b)
+            results = _simulate(repo, head, [st.sha for st in ordered], member)
             fresh = _fresh_prerequisites(s, b.name, ordered, results)
+            fresh += _failed_alone(s, repo, head, ordered, member, b.name, fresh)
             if fresh and n < rounds:
                 _store_prerequisites(s, b.name, fresh)
                 added += fresh
@@ -357,6 +359,37 @@ def check_plan(
         converged=not fresh,
         added=tuple(added),
     )
+
+
+def _failed_alone(
+    s: Session,
+    repo: Path,
+    head: str,
+    ordered: Sequence[Step],
+    member: _Membership,
+    branch: str,
+    already: Sequence[AddedPrerequisite],
+) -> list[AddedPrerequisite]:
+    """What a fix the stable team failed to apply needs on the bare branch.
+
+    Inside the plan such a fix may apply only because another step happens to come first;
+    the FAILED mail's "Possible dependencies" is what a maintainer lacks, so name it anyway.
+    """
+    known = _existing_prerequisites(s, branch)
+    known.update({(a.fix, a.prerequisite): "" for a in already})
+    out: list[AddedPrerequisite] = []
+    for st in ordered:
+        if st.status != FAILED:
+            continue
+        alone = simulate_sequence(repo, head, [st.sha], prerequisites=True, in_branch=member)
+        pre = alone.steps[0].prerequisites
+        if alone.steps[0].verdict is not Verdict.CONFLICT or pre is None or not pre.found:
+            continue
+        for sha in pre.commits:
+            if sha != st.sha and (st.sha, sha) not in known:
+                known[(st.sha, sha)] = ""
+                out.append(AddedPrerequisite(st.sha, sha, _evidence_text(pre, sha, branch)))
+    return out
 
 
 def _existing_prerequisites(s: Session, branch: str) -> dict[tuple[str, str], str]:

@@ -21,7 +21,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tracker import service
+from tracker import check, service
+from tracker.check import SimulationSummary
+from tracker.cli_check import register as register_check
+from tracker.cli_check import simulation_text
 from tracker.cli_reports import register as register_reports
 from tracker.config import Config, load_config, xdg_config_home
 from tracker.errors import ConfigError, SourceError, TrackerError
@@ -156,7 +159,7 @@ def reparse(config: ConfigOpt = None) -> None:
     )
 
 
-def _print_plan(p: Plan) -> None:
+def _print_plan(p: Plan, sims: dict[str, SimulationSummary] | None = None) -> None:
     todo = sum(1 for s in p.steps if s.status in ACTIONABLE)
     out.print(
         f"{p.branch} (base {p.base}): {todo} to backport, {len(p.steps)} fixes considered",
@@ -170,6 +173,9 @@ def _print_plan(p: Plan) -> None:
         if st.order_reason and st.order_reason != "mainline order":
             reason += f" (placed {st.order_reason})"
         out.print(f"{'':19}{reason}", markup=False)
+        sim = simulation_text((sims or {}).get(st.sha))
+        if sim:
+            out.print(f"{'':19}{sim}", markup=False)
     out.print("")
 
 
@@ -182,11 +188,13 @@ def plan(
 ) -> None:
     """The fixes a branch needs, in order, with the reason for each."""
     cfg = _config(config)
-    p = service.plan(cfg, service.open_store(cfg), branch, topic)
+    store = service.open_store(cfg)
+    p = service.plan(cfg, store, branch, topic)
+    sims = check.plan_simulations(store, p)
     if as_json:
-        out.print_json(json.dumps(p.to_dict()))
+        out.print_json(json.dumps(check.plan_dict(p, sims)))
     else:
-        _print_plan(p)
+        _print_plan(p, sims)
 
 
 @app.command()
@@ -197,16 +205,19 @@ def status(
 ) -> None:
     """Where one change stands on every configured branch."""
     cfg = _config(config)
-    rep = service.status(cfg, service.open_store(cfg), query)
+    store = service.open_store(cfg)
+    rep = service.status(cfg, store, query)
+    sims = check.status_simulations(store, rep)
     if as_json:
-        out.print_json(json.dumps(rep.to_dict()))
+        out.print_json(json.dumps(check.status_dict(rep, sims)))
         return
     out.print(f"{rep.sha[:12]} {rep.subject}")
     table = Table(show_header=True)
-    for col in ("branch", "status", "reason"):
+    for col in ("branch", "status", "reason", "simulation"):
         table.add_column(col, overflow="fold")
     for r in rep.rows:
-        table.add_row(r.branch, r.step.status, r.step.reason)
+        sim = simulation_text(sims.get(r.branch)) or ""
+        table.add_row(r.branch, r.step.status, r.step.reason, sim.removeprefix("simulation: "))
     out.print(table)
 
 
@@ -251,7 +262,10 @@ def demo(
         f"{sum(r.counts.messages for r in reports)} mails"
     )
     for b in cfg.branches:
-        _print_plan(service.plan(cfg, store, b.name))
+        # Simulate each plan in memory first, so prerequisites the simulator finds are in it.
+        check.check_plan(cfg, store, b.name)
+        p = service.plan(cfg, store, b.name)
+        _print_plan(p, check.plan_simulations(store, p))
 
 
 @db_app.command("upgrade")
@@ -265,6 +279,7 @@ def db_upgrade(config: ConfigOpt = None) -> None:
 
 
 register_reports(app)
+register_check(app)
 
 
 def _fail(message: str, code: int) -> None:
