@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
@@ -23,6 +23,7 @@ from tracker.ingest.sources import SourceReport, SourceSync
 from tracker.plan import Fix, Plan, Step, decide, presence
 from tracker.store.db import Store
 from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Trailer
+from tracker.store.queries import chunked
 from tracker.store.snapshot import (
     commit_info,
     load_branch,
@@ -111,31 +112,54 @@ def plan(config: Config, store: Store, branch: str, topic: str | None = None) ->
 
 
 def _save_states(s: Session, branch: str, p: Plan) -> None:
-    """Keep the latest decision per change; rows that did not change are not rewritten."""
-    row = s.scalar(select(Branch).where(Branch.name == branch))
-    if row is None:
+    """Keep the latest decision per change; rows that did not change are not rewritten.
+
+    Plain columns and bulk statements: a kernel branch has ten thousand decisions, and ORM
+    objects for each cost more than deciding them.
+    """
+    branch_id = s.scalar(select(Branch.id).where(Branch.name == branch))
+    if branch_id is None:
         return
     now = datetime.now(UTC)
     existing = {
-        st.sha: st for st in s.scalars(select(BranchState).where(BranchState.branch_id == row.id))
+        sha: (status, reason, evidence, position)
+        for sha, status, reason, evidence, position in s.execute(
+            select(
+                BranchState.sha,
+                BranchState.status,
+                BranchState.reason,
+                BranchState.evidence,
+                BranchState.position,
+            ).where(BranchState.branch_id == branch_id)
+        )
     }
+    inserts: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
     for step in p.steps:
-        evidence = json.dumps(list(step.evidence))
-        st = existing.pop(step.sha, None)
-        if st is None:
-            st = BranchState(branch_id=row.id, sha=step.sha)
-            s.add(st)
-        elif (st.status, st.reason, st.evidence, st.position) == (
-            step.status,
-            step.reason,
-            evidence,
-            step.position,
-        ):
+        values = (step.status, step.reason, json.dumps(list(step.evidence)), step.position)
+        old = existing.pop(step.sha, None)
+        if old == values:
             continue
-        st.status, st.reason, st.evidence = step.status, step.reason, evidence
-        st.position, st.computed_at = step.position, now
-    for stale in existing.values():
-        s.delete(stale)
+        row = {
+            "branch_id": branch_id,
+            "sha": step.sha,
+            "status": values[0],
+            "reason": values[1],
+            "evidence": values[2],
+            "position": values[3],
+            "computed_at": now,
+        }
+        (inserts if old is None else updates).append(row)
+    if inserts:
+        s.execute(insert(BranchState), [{**r, "simulation": None} for r in inserts])
+    if updates:
+        s.execute(update(BranchState), updates)
+    for chunk in chunked(list(existing)):
+        s.execute(
+            delete(BranchState).where(
+                BranchState.branch_id == branch_id, BranchState.sha.in_(chunk)
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,14 @@ class GitSync:
             s.flush()
         return src
 
+    def _commits_changed(self, s: Session, name: str) -> bool:
+        """Whether commits were added since this pass last ran (and remember the count)."""
+        count = str(s.scalar(select(func.count()).select_from(Commit)) or 0)
+        cursor = self._cursor(s, name)
+        changed = cursor.cursor != count
+        cursor.cursor = count
+        return changed
+
     # -- mainline --------------------------------------------------------------------------
 
     def sync_mainline(self, stats: SyncStats) -> None:
@@ -528,14 +536,19 @@ class GitSync:
 
     def _link_by_patch_id(self, stats: SyncStats) -> None:
         with self.store.session() as s:
+            if not self._commits_changed(s, "patch-id-links:commits"):
+                return
+            # From branch_commits: "upstream_sha IS NULL" alone matches nearly all of mainline.
             orphans = s.execute(
-                select(Commit.sha, Commit.patch_id).where(
+                select(Commit.sha, Commit.patch_id)
+                .join(BranchCommit, BranchCommit.sha == Commit.sha)
+                .where(
                     Commit.upstream_sha.is_(None),
                     Commit.mainline.is_(False),
                     Commit.patch_id.is_not(None),
                     Commit.patch_id != "",
-                    Commit.sha.in_(select(BranchCommit.sha)),
                 )
+                .distinct()
             ).all()
             for sha, pid in orphans:
                 match = s.scalars(
@@ -559,21 +572,38 @@ class GitSync:
         Lookups read plain columns and the new edges are written in one batch: one ORM object
         and one autoflush per Fixes: cost ~1 ms each, minutes over a kernel history.
         """
+        kinds = ("fixes", "stable-dep-of", "reverts")
         with self.store.session() as s, s.no_autoflush:
-            pending = s.execute(
-                select(Trailer.commit_sha, Trailer.kind, Trailer.value, Trailer.subject).where(
-                    Trailer.kind.in_(("fixes", "stable-dep-of", "reverts")),
-                    Trailer.commit_sha.is_not(None),
-                    ~select(Edge.id)
-                    .where(
-                        Edge.src == Trailer.commit_sha,
-                        Edge.kind == Trailer.kind,
-                        Edge.dst_raw == Trailer.value,
-                        Edge.dst.is_not(None),
-                    )
-                    .exists(),
+            # Only trailers added since the last run, plus references still unresolved (the
+            # commit they name may have arrived since): a no-op sync stays a no-op at 1M commits.
+            cursor = self._cursor(s, "edges:trailers")
+            last = int(cursor.cursor or 0)
+            top = s.scalar(select(func.max(Trailer.id))) or 0
+            cols = (Trailer.commit_sha, Trailer.kind, Trailer.value, Trailer.subject)
+            fresh = s.execute(
+                select(*cols).where(
+                    Trailer.id > last, Trailer.kind.in_(kinds), Trailer.commit_sha.is_not(None)
                 )
             ).all()
+            # Unresolved references can only resolve once new commits have arrived.
+            retry = (
+                []
+                if not self._commits_changed(s, "edges:commits")
+                else s.execute(
+                    select(*cols)
+                    .select_from(Edge)
+                    .join(
+                        Trailer,
+                        (Edge.src == Trailer.commit_sha)
+                        & (Edge.kind == Trailer.kind)
+                        & (Edge.dst_raw == Trailer.value),
+                    )
+                    .where(Edge.dst.is_(None))
+                ).all()
+            )
+            pending: list[tuple[str | None, str, str, str | None]] = list(
+                dict.fromkeys((r[0], r[1], r[2], r[3]) for r in (*fresh, *retry))
+            )
             unresolved = {
                 (e.kind, e.src, e.dst_raw): e
                 for e in s.scalars(select(Edge).where(Edge.dst.is_(None)))
@@ -639,6 +669,7 @@ class GitSync:
                 )
             s.flush()
             insert_ignore(s, Edge, new_rows)
+            cursor.cursor = str(top)
             stats.edges += len(new_rows)
 
 

@@ -86,12 +86,19 @@ def load_branch(s: Session, cfg: BranchConfig) -> BranchView:
     if row is None or row.base_release_index is None:
         raise NotSyncedError(f"branch '{cfg.name}' has not been synced yet; run 'tracker sync'")
     rows = s.execute(
-        select(BranchCommit, Commit)
+        select(
+            Commit.sha,
+            Commit.subject,
+            BranchCommit.position,
+            BranchCommit.release,
+            Commit.upstream_sha,
+            Commit.upstream_rule,
+        )
         .join(Commit, Commit.sha == BranchCommit.sha)
         .where(BranchCommit.branch_id == row.id)
         .order_by(BranchCommit.position)
     ).all()
-    shas = [c.sha for _, c in rows]
+    shas = [r[0] for r in rows]
     reverts: dict[str, list[str]] = {}
     for chunk in chunked(shas):
         for src, _kind, value in s.execute(
@@ -105,15 +112,15 @@ def load_branch(s: Session, cfg: BranchConfig) -> BranchView:
     by_prefix = {sha: sha for sha in shas}
     commits = tuple(
         BranchCommitInfo(
-            sha=c.sha,
-            subject=c.subject,
-            position=bc.position,
-            release=bc.release,
-            upstream=c.upstream_sha,
-            upstream_rule=c.upstream_rule,
-            reverts=tuple(_expand(s, v, by_prefix) for v in reverts.get(c.sha, [])),
+            sha=sha,
+            subject=subject,
+            position=position,
+            release=release,
+            upstream=upstream,
+            upstream_rule=rule,
+            reverts=tuple(_expand(s, v, by_prefix) for v in reverts.get(sha, [])),
         )
-        for bc, c in rows
+        for sha, subject, position, release, upstream, rule in rows
     )
     return BranchView(
         name=cfg.name,
