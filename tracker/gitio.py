@@ -206,8 +206,51 @@ class GitRepo:
             stderr=subprocess.PIPE,
         )
 
-    def _run_stdin(self, args: list[str], data: str) -> str:
-        popen = self._popen(["git", *args], stdin=True)
+    def commit_patch(self, sha: str) -> str:
+        """Diffstat, blank line, then the diff of one commit, as ``git format-patch`` lays out."""
+        out = self._run_stdin(
+            [
+                "show",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--format=",
+                "--stat=72",
+                "--summary",
+                "--patch",
+                "--find-renames",
+                # Full blob ids: short ones grow with the object database; `git am -3` needs them.
+                "--full-index",
+                "--end-of-options",
+                check_sha(sha),
+                "--",
+            ],
+        )
+        return out.strip("\n") + "\n"
+
+    def diffstat(self, old: str, new: str) -> str:
+        """Diffstat of everything between two commits."""
+        return self._run_stdin(
+            [
+                "diff",
+                "--no-color",
+                "--stat=72",
+                "--end-of-options",
+                check_sha(old),
+                check_sha(new),
+                "--",
+            ],
+        ).rstrip("\n")
+
+    def message(self, sha: str) -> str:
+        """The full message of one commit."""
+        return self._run_stdin(
+            ["log", "-1", "--format=%B", "--end-of-options", check_sha(sha), "--"]
+        ).rstrip("\n")
+
+    def _run_stdin(self, args: list[str], data: str = "") -> str:
+        # Bytes in, text out with replacement: diffs and messages are not always valid UTF-8.
+        popen = self._popen(["git", "-c", "core.quotePath=false", *args], stdin=True)
         out, err = popen.communicate(data.encode())
         if popen.returncode != 0:
             raise GitError(

@@ -311,9 +311,9 @@ class GitSync:
             s.add(row)
         if row.base_sha != base_sha or row.base_tag != b.base:
             row.base_tag, row.base_sha = b.base, base_sha
-            s.execute(
-                delete(BranchCommit).where(BranchCommit.branch_id == row.id)
-            ) if row.id else None
+            if row.id is not None:
+                # A new base means a different set of commits "after the base": start over.
+                s.execute(delete(BranchCommit).where(BranchCommit.branch_id == row.id))
             row.head_sha = None
         row.base_release_index = base_tag.ordinal
         s.flush()
@@ -506,19 +506,15 @@ class GitSync:
                 .where(Commit.patch_id.is_(None), Commit.upstream_sha.is_(None))
             )
             todo = sorted(set(s.scalars(topic_todo)) | set(s.scalars(branch_todo)))
-        by_repo: dict[str, list[str]] = {}
-        for sha in todo:
-            by_repo.setdefault(self.config.mainline.repository, []).append(sha)
-        for repo_name, shas in by_repo.items():
-            repo = self.repo(repo_name)
-            for chunk in chunked(shas, 1000):
-                ids = self._patch_ids_any_repo(repo, chunk)
-                with self.store.session() as s:
-                    s.execute(
-                        update(Commit),
-                        [{"sha": sha, "patch_id": ids.get(sha, "")} for sha in chunk],
-                    )
-                stats.patch_ids += len(chunk)
+        repo = self.repo(self.config.mainline.repository)
+        for chunk in chunked(todo, 1000):
+            ids = self._patch_ids_any_repo(repo, chunk)
+            with self.store.session() as s:
+                s.execute(
+                    update(Commit),
+                    [{"sha": sha, "patch_id": ids.get(sha, "")} for sha in chunk],
+                )
+            stats.patch_ids += len(chunk)
         self._link_by_patch_id(stats)
 
     def _patch_ids_any_repo(self, repo: GitRepo, shas: list[str]) -> dict[str, str]:

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from tracker.errors import SourceError
+from tracker.errors import InvalidRevisionError, SourceError
 from tracker.gitio import check_sha
 from tracker.ingest import stablemail
 from tracker.ingest.archive import ArchiveMessage, parse_archive_text
-from tracker.ingest.atom import CommitEntry
+from tracker.ingest.atom import CommitEntry, parse_cgit_atom
 from tracker.ingest.lore import TrailerInfo, parse_thread
 from tracker.ingest.mmcommits import (
     MmAdded,
@@ -86,7 +86,7 @@ def _sha(value: str | None) -> str | None:
         return None
     try:
         v = check_sha(value)
-    except Exception:
+    except InvalidRevisionError:
         return None
     return v if len(v) == 40 else None
 
@@ -149,12 +149,8 @@ class MailStore:
 
     # -- documents -------------------------------------------------------------------------
 
-    def add_document(self, key: str, data: bytes, content_type: str) -> Document | None:
-        """Keep ``data``; None if these exact bytes were stored before."""
-        digest = hashlib.sha256(data).hexdigest()
-        if self.s.scalar(select(Document.id).where(Document.sha256 == digest)) is not None:
-            return None
-        doc = Document(
+    def _document(self, key: str, data: bytes, digest: str, content_type: str) -> Document:
+        return Document(
             source_id=self.source_id,
             key=key[:2000],
             sha256=digest,
@@ -163,6 +159,13 @@ class MailStore:
             data=zlib.compress(data, 6),
             error=None,
         )
+
+    def add_document(self, key: str, data: bytes, content_type: str) -> Document | None:
+        """Keep ``data``; None if these exact bytes were stored before."""
+        digest = hashlib.sha256(data).hexdigest()
+        if self.s.scalar(select(Document.id).where(Document.sha256 == digest)) is not None:
+            return None
+        doc = self._document(key, data, digest, content_type)
         self.s.add(doc)
         self.s.flush()
         return doc
@@ -189,20 +192,7 @@ class MailStore:
                 counts.duplicates += 1
                 continue
             known.add(digest)
-            fresh.append(
-                (
-                    Document(
-                        source_id=self.source_id,
-                        key=key[:2000],
-                        sha256=digest,
-                        content_type=MAIL,
-                        fetched_at=_now(),
-                        data=zlib.compress(raw, 6),
-                        error=None,
-                    ),
-                    raw,
-                )
-            )
+            fresh.append((self._document(key, raw, digest, MAIL), raw))
         self.s.add_all([d for d, _ in fresh])
         self.s.flush()
         fn = partial(analyse, upstream_patterns=tuple(self.upstream_patterns))
@@ -226,8 +216,6 @@ class MailStore:
             elif doc.content_type == ARCHIVE_TEXT:
                 self._archive_text(data.decode("utf-8", "replace"), doc, counts)
             elif doc.content_type == CGIT_ATOM:
-                from tracker.ingest.atom import parse_cgit_atom
-
                 self.cgit_entries(parse_cgit_atom(data), counts)
             else:
                 raise SourceError(f"no parser for content type {doc.content_type!r}")

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from tracker.config import Config, SourceConfig
 from tracker.errors import SourceError
+from tracker.ingest.atom import parse_cgit_atom, parse_feed
 from tracker.ingest.identity import link_identities
+from tracker.ingest.lore import search_url, thread_url
 from tracker.ingest.mailstore import (
     ARCHIVE_TEXT,
     CGIT_ATOM,
@@ -33,6 +35,7 @@ from tracker.ingest.mailstore import (
     IngestCounts,
     MailStore,
 )
+from tracker.ingest.pimirror import iter_new_messages
 from tracker.net import Expect, Fetcher, FetchSettings, Validators
 from tracker.store.db import Store
 from tracker.store.models import Source, SyncRun
@@ -158,8 +161,6 @@ class SourceSync:
             self.progress(src.name, 1)
 
     def mirror(self, src: SourceConfig, report: SourceReport) -> None:
-        from tracker.ingest.pimirror import iter_new_messages
-
         path = _require_path(src)
         with self.store.session() as s:
             cursors = json.loads(self._source_row(s, src).cursor or "{}")
@@ -230,8 +231,6 @@ class SourceSync:
         return bytes(res.content)
 
     def inbox_feed(self, src: SourceConfig, report: SourceReport) -> None:
-        from tracker.ingest.atom import parse_feed
-        from tracker.ingest.lore import search_url
 
         url = src.url or ""
         if src.kind == "lore-search":
@@ -257,8 +256,6 @@ class SourceSync:
         self._save_validators(src, url)
 
     def _thread(self, src: SourceConfig, base: str, msgid: str, report: SourceReport) -> None:
-        from tracker.ingest.lore import thread_url
-
         url = thread_url(base, msgid)
         try:
             res = self.fetcher().get(url, expect=Expect.MBOX)
@@ -271,8 +268,6 @@ class SourceSync:
     def lore_thread(self, src: SourceConfig, report: SourceReport) -> None:
         if not src.query:
             raise SourceError(f"source '{src.name}': lore-thread needs 'query' (a Message-ID)")
-        from tracker.ingest.lore import thread_url
-
         url = thread_url(src.url or "", src.query.strip("<>"))
         data = self._get(src, url, report, mbox=True)
         if data is not None:
@@ -289,8 +284,6 @@ class SourceSync:
             ms = MailStore(s, self.config.upstream_patterns, row.id)
             doc = ms.add_document(url, data, CGIT_ATOM)
             if doc is not None:
-                from tracker.ingest.atom import parse_cgit_atom
-
                 try:
                     report.fetch_shas = ms.cgit_entries(parse_cgit_atom(data), report.counts)
                     report.counts.documents += 1

@@ -1,7 +1,7 @@
 """The four kinds of mail: stable review series, FAILED-to-apply, backport submission, digest.
 
 Each builder gathers facts from the store (read-only, :mod:`tracker.report.queries`) and git
-(:mod:`tracker.report.patches`), renders ``templates/email/<kind>.txt.j2`` and returns validated
+(:class:`tracker.gitio.GitRepo`), renders ``templates/email/<kind>.txt.j2`` and returns validated
 :class:`~tracker.report.email.OutgoingMail` objects, threaded. Nothing is written or sent here.
 """
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from tracker import __version__, service
 from tracker.config import BranchConfig, Config
 from tracker.errors import UnknownCommitError
+from tracker.gitio import GitRepo
 from tracker.plan import ACTIONABLE, Plan
 from tracker.report import queries as q
 from tracker.report.email import (
@@ -34,7 +35,6 @@ from tracker.report.email import (
     split_subject,
     thread,
 )
-from tracker.report.patches import commit_message, commit_patch, range_diffstat
 from tracker.report.render import Renderer
 from tracker.store.db import Store
 
@@ -72,7 +72,7 @@ def _body_of(message: str) -> str:
 
 
 def _message(ctx: MailContext, rec: q.CommitRecord, repo: Path) -> str:
-    return rec.message if rec.message is not None else commit_message(repo, rec.sha)
+    return rec.message if rec.message is not None else GitRepo(repo).message(rec.sha)
 
 
 def _git_date(t: int) -> str:
@@ -160,7 +160,7 @@ def review_series(ctx: MailContext, branch: str, release: str | None = None) -> 
                 "upstream_sha": up.sha if up else None,
                 "stable_sha": c.sha,
                 "message_body": body,
-                "patch": commit_patch(repo, c.sha),
+                "patch": GitRepo(repo).commit_patch(c.sha),
             },
         )
         patches.append(
@@ -183,7 +183,7 @@ def review_series(ctx: MailContext, branch: str, release: str | None = None) -> 
             "counter": _counter(0, total),
             "responses_by": email.utils.format_datetime(dates[0] + timedelta(days=2)),
             "shortlog": shortlog,
-            "diffstat": range_diffstat(repo, start, commits[-1].sha) if start else "",
+            "diffstat": GitRepo(repo).diffstat(start, commits[-1].sha) if start else "",
         },
     )
     cover = compose(
@@ -252,7 +252,7 @@ def failed_mail(
                 "author": fix.author,
                 "date": _git_date(fix.author_time),
                 "message": _message(ctx, fix, repo),
-                "patch": commit_patch(repo, fix.sha),
+                "patch": GitRepo(repo).commit_patch(fix.sha),
             },
         },
     )
@@ -312,7 +312,7 @@ def backport_mails(
                 "stable_dep_of": dep_of,
                 "signed_off": f"Signed-off-by: {sender}" not in message,
                 "maintainer": sender,
-                "patch": commit_patch(repo, rec.sha),
+                "patch": GitRepo(repo).commit_patch(rec.sha),
             },
         )
         author = safe_address(rec.author_name, rec.author_email)

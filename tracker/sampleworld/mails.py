@@ -7,6 +7,7 @@ posting of a fix that is in mainline (linked to its commit by ``Link:``).
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from tracker.sampleworld.history import AKPM, GREG, JANN, SampleWorld
@@ -36,8 +37,6 @@ def _mail(headers: dict[str, str], body: str, sha: str = "") -> str:
 
 
 def _git(world: SampleWorld, *args: str) -> str:
-    import subprocess
-
     return subprocess.run(
         ["git", *args], cwd=world.path, capture_output=True, text=True, check=True
     ).stdout
