@@ -103,3 +103,56 @@ def test_external_prerequisite_is_inserted_before_its_dependent() -> None:
     # A prerequisite already in the branch adds evidence, not a step.
     p2 = decide(_view(), [_fix(A)], w, prerequisites=[Prerequisite(A, C, "x")])
     assert [s.sha for s in p2.ordered] == [C]
+
+
+def _nominated(sha: str, order: int) -> Fix:
+    from tracker.plan import Nomination
+
+    return Fix(
+        CommitInfo(sha, f"fix {order}", True, None, None, order),
+        ("t",),
+        (),
+        (Nomination(None, None),),
+    )
+
+
+def test_series_order_beats_mainline_order() -> None:
+    from tracker.plan import SeriesSlot
+
+    # Patch 2/3 reached mainline first (another tree took it); 3/3 is not in the plan.
+    p1, p2, other = "1" * 40, "2" * 40, "3" * 40
+    fixes = [_nominated(p2, 10), _nominated(other, 11), _nominated(p1, 12)]
+    commits = {f.commit.sha: f.commit for f in fixes}
+    plain = decide(_view(), fixes, World(commits=commits))
+    assert [s.sha for s in plain.ordered] == [p2, other, p1]
+    series = {
+        p1: SeriesSlot("s:v2", "mm: two fixes v2", 1, 3),
+        p2: SeriesSlot("s:v2", "mm: two fixes v2", 2, 3),
+    }
+    ordered = decide(_view(), fixes, World(commits=commits, series=series)).ordered
+    assert [s.sha for s in ordered] == [other, p1, p2]
+    assert ordered[0].order_reason == "mainline order"
+    assert ordered[2].order_reason == (
+        f'after {p1[:12]}, patch 1/3 before this 2/3 of the series "mm: two fixes v2"'
+    )
+
+
+def test_series_order_yields_to_fixes_tags() -> None:
+    from tracker.plan import SeriesSlot
+
+    # 2/2 is posted after 1/2 but 1/2 fixes it: the Fixes: tag decides, the series is ignored.
+    p1 = Fix(
+        CommitInfo("1" * 40, "fix of fix", True, None, None, 20),
+        ("t",),
+        (FixRef("2" * 12, "2" * 40, "sha", "", False),),
+    )
+    p2 = Fix(
+        CommitInfo("2" * 40, "fix", True, None, None, 10),
+        ("t",),
+        (FixRef(A[:12], A, "sha", "", False),),
+    )
+    commits = {**_world().commits, p1.commit.sha: p1.commit, p2.commit.sha: p2.commit}
+    series = {p1.commit.sha: SeriesSlot("s", "x", 1, 2), p2.commit.sha: SeriesSlot("s", "x", 2, 2)}
+    ordered = decide(_view(), [p1, p2], World(commits=commits, series=series)).ordered
+    assert [s.sha for s in ordered] == [p2.commit.sha, p1.commit.sha]
+    assert ordered[1].order_reason == f"after {p2.commit.sha[:12]}, the fix it fixes"

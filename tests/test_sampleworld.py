@@ -87,6 +87,13 @@ def test_linux_6_1_y(synced_ro: Synced) -> None:
     assert st["VM_FIX"].status == "failed"
     assert "FAILED to apply to 6.1-stable" in st["VM_FIX"].reason
     assert st["H6"].after == (synced_ro.world.shas["H3"],)
+    # Jann's posted series (v3 1/2 = H2, 2/2 = H3, linked to the commits by patch-id) orders
+    # them, and the step says so.
+    h2 = synced_ro.world.shas["H2"]
+    assert st["H3"].order_reason == (
+        f'after {h2[:12]}, patch 1/2 before this 2/2 of the series "mm/hugetlb: fixes for PMD '
+        'table sharing v3"'
+    )
 
 
 @pytest.mark.parametrize("branch", ["linux-6.1.y", "linux-6.6.y", "linux-6.12.y"])

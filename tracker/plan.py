@@ -9,6 +9,7 @@ the branch (or in mainline before the base) undid it.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -117,6 +118,16 @@ class PendingFix:
 
 
 @dataclass(frozen=True)
+class SeriesSlot:
+    """Where a mainline commit was posted: patch ``index`` of ``total`` in one series version."""
+
+    key: str
+    label: str
+    index: int
+    total: int
+
+
+@dataclass(frozen=True)
 class World:
     """Everything the decisions read, keyed by sha."""
 
@@ -128,6 +139,8 @@ class World:
     # upstream sha -> what stable mails said about it, oldest first
     stable_events: Mapping[str, tuple[StableEventInfo, ...]] = field(default_factory=dict)
     pending: tuple[PendingFix, ...] = ()
+    # mainline sha -> its place in the posted series (from the list mails linked to it)
+    series: Mapping[str, SeriesSlot] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -518,27 +531,52 @@ def _decide_one(
     )
 
 
-def _order_reason(s: Step, actionable: Mapping[str, Step]) -> str:
-    if not s.after:
-        return "mainline order"
+def _order_reason(
+    s: Step, actionable: Mapping[str, Step], series_prev: str | None, world: World
+) -> str:
     parts = []
     for dep in s.after:
         d = actionable.get(dep)
         kind = "its prerequisite" if d and d.status == PREREQUISITE else "the fix it fixes"
         parts.append(f"{dep[:12]}, {kind}")
-    return "after " + "; ".join(parts)
+    slot = world.series.get(s.sha)
+    prev_slot = world.series.get(series_prev) if series_prev else None
+    if series_prev and slot and prev_slot:
+        parts.append(
+            f"{series_prev[:12]}, patch {prev_slot.index}/{prev_slot.total} before this "
+            f'{slot.index}/{slot.total} of the series "{slot.label}"'
+        )
+    return "after " + "; ".join(parts) if parts else "mainline order"
 
 
-def _order(steps: list[Step], world: World) -> list[Step]:
-    """Number the actionable steps: culprit fixes first, then mainline order."""
-    actionable = {s.sha: s for s in steps if s.status in ACTIONABLE}
+def _series_links(actionable: Mapping[str, Step], world: World) -> dict[str, str]:
+    """Each actionable patch of a series -> the actionable patch before it in that series."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for sha in actionable:
+        slot = world.series.get(sha)
+        if slot:
+            groups.setdefault(slot.key, []).append((slot.index, sha))
+    prev: dict[str, str] = {}
+    for members in groups.values():
+        members.sort()
+        for (_, a), (_, b) in itertools.pairwise(members):
+            prev[b] = a
+    return prev
+
+
+def _topological(
+    actionable: Mapping[str, Step], world: World, series_prev: Mapping[str, str]
+) -> dict[str, int]:
+    """Positions honouring ``after`` and series order; ties (and free steps) in mainline order."""
     indeg = {sha: 0 for sha in actionable}
     children: dict[str, list[str]] = {sha: [] for sha in actionable}
     for s in actionable.values():
-        for dep in s.after:
-            if dep in actionable:
-                indeg[s.sha] += 1
-                children[dep].append(s.sha)
+        deps = [d for d in s.after if d in actionable]
+        if s.sha in series_prev:
+            deps.append(series_prev[s.sha])
+        for dep in dict.fromkeys(deps):
+            indeg[s.sha] += 1
+            children[dep].append(s.sha)
 
     def key(sha: str) -> tuple[int, str]:
         c = world.commits.get(sha)
@@ -554,12 +592,25 @@ def _order(steps: list[Step], world: World) -> list[Step]:
             indeg[ch] -= 1
             if indeg[ch] == 0:
                 heapq.heappush(heap, key(ch))
+    return position
+
+
+def _order(steps: list[Step], world: World) -> list[Step]:
+    """Number the actionable steps: prerequisites and culprit fixes first, then series order,
+    then mainline order."""
+    actionable = {s.sha: s for s in steps if s.status in ACTIONABLE}
+    series_prev = _series_links(actionable, world)
+    position = _topological(actionable, world, series_prev)
+    if len(position) < len(actionable):
+        # A series posted in an order its own Fixes: contradict: the tags win.
+        series_prev = {}
+        position = _topological(actionable, world, series_prev)
     out: list[Step] = []
     for s in steps:
         if s.sha not in position:
             out.append(s)
             continue
-        why = _order_reason(s, actionable)
+        why = _order_reason(s, actionable, series_prev.get(s.sha), world)
         out.append(replace(s, position=position[s.sha], order_reason=why))
     out.sort(key=lambda s: (s.position is None, s.position or 0))
     return out

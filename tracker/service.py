@@ -31,6 +31,7 @@ from tracker.store.snapshot import (
     load_fixes,
     load_pending,
     load_prerequisites,
+    load_series,
     load_world,
 )
 from tracker.topics import TopicClassifier
@@ -90,6 +91,7 @@ def _plan_in_session(s: Session, config: Config, b: BranchConfig, topic: str | N
     world = replace(
         world,
         stable_events=load_events(s, [f.commit.sha for f in fixes]),
+        series=load_series(s, [f.commit.sha for f in fixes]),
         pending=tuple(pending),
     )
     # Decide over every topic so fix-of-fix chains across topics stay intact, then filter.

@@ -2,7 +2,8 @@
 
 They give the demo the statuses only mail can tell: a fix queued for 6.6-stable, a FAILED
 mail for 6.1-stable, a fix still in -mm (pending upstream) with its list posting, and the list
-posting of a fix that is in mainline (linked to its commit by ``Link:``).
+posting of a fix that is in mainline (linked to its commit by ``Link:``), and a two-patch series
+whose patches are linked to their commits by patch-id (it orders them in the plans).
 """
 
 from __future__ import annotations
@@ -227,6 +228,44 @@ def posting_mail(world: SampleWorld) -> str:
     )
 
 
+SERIES_MSGID = "20250520-hugetlb-fixes-splitrace-v3-{}-jann@example.org"
+
+
+def series_mails(world: SampleWorld) -> str:
+    """Jann's two-patch hugetlb series (v3) as posted: it orders H2 and H3 in every plan."""
+    cover = _mail(
+        {
+            "From": JANN.ident,
+            "To": "akpm@example.org,linux-mm@kvack.org",
+            "Subject": "[PATCH v3 0/2] mm/hugetlb: fixes for PMD table sharing",
+            "Date": "Tue, 20 May 2025 19:00:00 +0200",
+            "Message-ID": f"<{SERIES_MSGID.format(0)}>",
+        },
+        "Two fixes for hugetlb PMD table sharing; both are for stable.\n",
+    )
+    patches = []
+    for index, role in ((1, "H2"), (2, "H3")):
+        sha = world.shas[role]
+        subject = _git(world, "log", "-1", "--format=%s", sha).strip()
+        body = _git(world, "format-patch", "-1", "--stdout", "--no-signature", sha)
+        patch = body.split("\n\n", 1)[1]
+        patches.append(
+            _mail(
+                {
+                    "From": JANN.ident,
+                    "To": "akpm@example.org,linux-mm@kvack.org",
+                    "Subject": f"[PATCH v3 {index}/2] {subject}",
+                    "Date": f"Tue, 20 May 2025 19:0{index}:00 +0200",
+                    "Message-ID": f"<{SERIES_MSGID.format(index)}>",
+                    "In-Reply-To": f"<{SERIES_MSGID.format(0)}>",
+                    "References": f"<{SERIES_MSGID.format(0)}>",
+                },
+                patch,
+            )
+        )
+    return cover + "".join(patches)
+
+
 def write_mails(world: SampleWorld, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     out = []
@@ -235,6 +274,7 @@ def write_mails(world: SampleWorld, directory: Path) -> list[Path]:
         ("stable-failed.mbox", failed_mail(world)),
         ("mm-commits.mbox", mm_added_mail(world)),
         ("linux-mm.mbox", posting_mail(world)),
+        ("linux-mm-series.mbox", series_mails(world)),
     ):
         path = directory / name
         path.write_text(text)
