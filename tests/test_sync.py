@@ -122,3 +122,31 @@ def test_failed_sync_leaves_store_consistent_and_next_run_finishes(
     service.sync(cfg, store)
     p = service.plan(cfg, store, "linux-6.1.y")
     assert [s.status for s in p.ordered].count("needed") == 6
+
+
+def test_derived_passes_rerun_after_dying_half_way(
+    world_dir: tuple[object, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits stored, then git dies during the patch-id pass: the next (otherwise no-op)
+    sync must still compute the patch-ids and find the backport known only by its patch-id."""
+    from tracker.gitio import GitRepo
+
+    world, root = world_dir
+    cfg = load_config(write_demo_config(root))
+    store = service.open_store(cfg)
+
+    def dies(self: GitRepo, shas: list[str]) -> dict[str, str]:
+        raise RepositoryError("git patch-id was killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(GitRepo, "patch_ids", dies)
+        with pytest.raises(RepositoryError, match="killed"):
+            service.sync(cfg, store)
+    stats = service.sync(cfg, store)
+    assert stats.mainline_commits == 0 and stats.patch_ids > 0 and stats.patch_id_links == 1
+    h2 = world.shas["H2"]  # type: ignore[attr-defined]
+    p = service.plan(cfg, store, "linux-6.12.y")
+    assert next(st for st in p.steps if st.sha == h2).status == "in-branch"
+    # And now it is a no-op.
+    again = service.sync(cfg, store)
+    assert (again.patch_ids, again.patch_id_links, again.edges) == (0, 0, 0)
