@@ -9,7 +9,8 @@ so that memory figures are tracker's alone, it times the first ``sync``, ``plan`
 an incremental sync after fast-forwarding master to ``bench-next``, and a no-op sync, next to
 git's own cost of streaming the same history.
 
-    .venv/bin/python benchmarks/plan.py [--commits 1000000] [--stable 3000] [--workdir DIR]
+    .venv/bin/python benchmarks/plan.py [--commits 1000000] [--stable 12000,24000,32000]
+                                        [--workdir DIR]
                                         [--keep] [--profile]
 
 Figures are printed as a table and saved to DIR/figures.json; --profile also writes cProfile
@@ -50,6 +51,10 @@ from tracker.store import models
 from tracker.store.db import Store
 
 BRANCHES = (("linux-6.12.y", "v6.12"), ("linux-6.6.y", "v6.6"), ("linux-6.1.y", "v6.1"))
+# Backports per branch, about the size of the real branches after one, two and three years of
+# stable releases (linux-6.1.y passed 30,000 commits since v6.1).
+STABLE_SIZES = "12000,24000,32000"
+STABLE_RELEASE_EVERY = 200  # backports per stable release, as in a typical 6.x.y release
 RELEASES = [f"v6.{m}" for m in range(20)]
 APPEND = 1000
 MARK_WINDOW = 1000  # commits per get-mark batch: 41 bytes each stays under a 64 KiB pipe
@@ -514,7 +519,7 @@ def write_stable(
         msg = stable_message(m, fix, style, who)
         fi.write(commit_cmd(ref, next_mark, who, when, msg, changes, parent))
         parent, next_mark = None, next_mark + 1
-        if n % 25 == 24:
+        if n % STABLE_RELEASE_EVERY == STABLE_RELEASE_EVERY - 1:
             release += 1
             version = f"{base[1:]}.{release}"
             mk = modify("Makefile", file_content("Makefile", release, f"# {version}\n"))
@@ -550,7 +555,7 @@ def git(repo: Path, *args: str) -> str:
     ).stdout
 
 
-def generate(repo: Path, commits: int, stable: int, seed: int) -> dict[str, Any]:
+def generate(repo: Path, commits: int, stable: dict[str, int], seed: int) -> dict[str, Any]:
     """Mainline + stable branches in one fast-import run, then the 1,000-commit append in
     another (timed on its own), then a commit-graph as a maintained clone would have."""
     subprocess.run(["git", "init", "-q", "--bare", "-b", "master", str(repo)], check=True)
@@ -563,7 +568,7 @@ def generate(repo: Path, commits: int, stable: int, seed: int) -> dict[str, Any]
     write_mainline(fi, m, 1, commits, "refs/heads/master")
     mark, per_branch = commits + 2 + APPEND, {}
     for name, base in BRANCHES:
-        mark, per_branch[name] = write_stable(fi, m, name, base, stable, mark)
+        mark, per_branch[name] = write_stable(fi, m, name, base, stable[name], mark)
     fi.close()
     fig["generate_s"] = time.perf_counter() - t0
     fig["stable"] = {k: vars(v) for k, v in per_branch.items()}
@@ -811,6 +816,10 @@ def table(fig: dict[str, Any]) -> str:
             "mainline fixes / topic fixes",
             f"{fig['gen']['mainline_fixes']:,} / {fig['gen']['topic_fixes']:,}",
         ),
+        (
+            "stable backports",
+            ", ".join(f"{k} {v:,}" for k, v in fig["stable_per_branch"].items()),
+        ),
         ("generation (fast-import)", f"{fig['gen']['generate_s']:.1f} s"),
         ("append 1,000 commits", f"{fig['gen']['append_s']:.2f} s"),
         ("commit-graph write", f"{fig['gen']['commit_graph_s']:.1f} s"),
@@ -869,10 +878,24 @@ def run_child(work: Path, profile: bool) -> dict[str, Any]:
     return result
 
 
+def stable_sizes(text: str) -> dict[str, int]:
+    sizes = [int(v) for v in text.split(",")]
+    if len(sizes) == 1:
+        sizes *= len(BRANCHES)
+    if len(sizes) != len(BRANCHES) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"give one or {len(BRANCHES)} positive counts")
+    return {name: n for (name, _), n in zip(BRANCHES, sizes, strict=True)}
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--commits", type=int, default=1_000_000)
-    ap.add_argument("--stable", type=int, default=3000, help="backports per stable branch")
+    ap.add_argument(
+        "--stable",
+        type=stable_sizes,
+        default=stable_sizes(STABLE_SIZES),
+        help="backports per stable branch: N, or N12,N6,N1 for 6.12.y, 6.6.y, 6.1.y",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the workdir")
