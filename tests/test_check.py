@@ -13,11 +13,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.conftest import Synced
-from tracker import check, service
+from tracker import check, service, simulations
 from tracker.cli_check import register, simulation_text
 from tracker.errors import InvalidRevisionError, UnknownCommitError
 from tracker.plan import PREREQUISITE
-from tracker.report.queries import simulated_prerequisites, simulations
+from tracker.report.queries import simulated_prerequisites
+from tracker.report.queries import simulations as stored_simulations
 from tracker.sampleworld.mails import PENDING_MSGID
 from tracker.simulate import apply_mail_patch
 from tracker.store.models import BranchPrerequisite
@@ -117,7 +118,7 @@ def test_plan_inserts_the_prerequisite_and_then_simulates_clean(synced: Synced) 
             (s["VM_FIX"], s["VM_PREREQ"]),
         }
         # The contract the dashboard and the mails read (StepResult JSON) is kept.
-        stored = simulations(ses, B61)
+        stored = stored_simulations(ses, B61)
         assert {sha for sha in stored} == {st.sha for st in after.ordered}
         assert stored[s["H1"]]["verdict"] == "clean"
         assert simulated_prerequisites(ses, B61, s["H1"]) == [s["HX"]]
@@ -136,7 +137,7 @@ def test_one_round_reports_the_conflict_and_stores_no_prerequisite(synced: Synce
     assert [p.sha for p in h1.prerequisites] == [s["HX"]]
     with store.session() as ses:
         assert list(ses.scalars(select(BranchPrerequisite))) == []
-        stored = simulations(ses, B61)[s["H1"]]
+        stored = stored_simulations(ses, B61)[s["H1"]]
     conflicts = stored["conflicts"]
     assert isinstance(conflicts, list) and conflicts[0]["path"] == "mm/hugetlb.c"
     pre = stored["prerequisites"]
@@ -147,23 +148,23 @@ def test_plan_and_status_show_stored_simulations(synced: Synced) -> None:
     s, cfg, store = synced.world.shas, synced.config, synced.store
     check.check_plan(cfg, store, B61)
     p = service.plan(cfg, store, B61)  # a plain re-plan rewrites states but keeps simulations
-    sims = check.plan_simulations(store, p)
+    sims = simulations.plan_simulations(store, p)
     assert set(sims) == {st.sha for st in p.ordered}
     h1 = sims[s["H1"]]
     assert (h1.verdict, h1.files, h1.prerequisites, h1.stale) == ("clean", (), (s["HX"],), False)
-    steps = check.plan_dict(p, sims)["steps"]
+    steps = simulations.plan_dict(p, sims)["steps"]
     assert isinstance(steps, list)
     by_sha = {st["sha"]: st for st in steps}
     assert by_sha[s["H1"]]["simulation"]["prerequisites"] == [s["HX"]]
     assert all(st["simulation"] is None for st in by_sha.values() if st["position"] is None)
     assert simulation_text(h1) == f"simulation: clean; needs {s['HX'][:12]}"
     topical = service.plan(cfg, store, B61, "hugetlb")
-    assert not any(x.stale for x in check.plan_simulations(store, topical).values())
+    assert not any(x.stale for x in simulations.plan_simulations(store, topical).values())
 
     rep = service.status(cfg, store, s["H1"])
-    st_sims = check.status_simulations(store, rep)
+    st_sims = simulations.status_simulations(store, rep)
     assert set(st_sims) == {B61}  # the other branches were never checked
-    rows = check.status_dict(rep, st_sims)["branches"]
+    rows = simulations.status_dict(rep, st_sims)["branches"]
     assert isinstance(rows, list)
     assert [r["simulation"] is not None for r in rows] == [r["branch"] == B61 for r in rows]
 
@@ -175,15 +176,15 @@ def test_summary_reads_bare_step_results_and_flags_staleness() -> None:
         "prerequisites": {"found": False, "commits": []},
         "detail": "2 conflicts: a.c, b.c",
     }
-    sim = check.summarize(bare)
+    sim = simulations.summarize(bare)
     assert (sim.verdict, sim.files, sim.prerequisites, sim.stale) == (
         "conflict",
         ("a.c", "b.c"),
         (),
         False,
     )
-    assert check.summarize({**bare, "head": "a" * 40, "position": 2}, head="b" * 40).stale
-    assert check.summarize({**bare, "head": "a" * 40, "position": 2}, position=3).stale
+    assert simulations.summarize({**bare, "head": "a" * 40, "position": 2}, head="b" * 40).stale
+    assert simulations.summarize({**bare, "head": "a" * 40, "position": 2}, position=3).stale
     assert simulation_text(sim) == "simulation: conflict in a.c, b.c"
     assert simulation_text(None) is None
 

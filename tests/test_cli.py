@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Synced
 from tracker.sampleworld.demo import write_demo_config
+from tracker.store.db import SCHEMA_REVISION
 
 TRACKER = [sys.executable, "-m", "tracker.cli"]
 
@@ -108,7 +109,7 @@ def test_db_upgrade(tmp_path: Path) -> None:
     cfg = write_demo_config(tmp_path)
     p = run("--config", str(cfg), "db", "upgrade")
     assert p.returncode == 0, p.stderr
-    assert "revision 0004" in p.stdout
+    assert f"revision {SCHEMA_REVISION}" in p.stdout
 
 
 def test_demo_prints_three_plans(tmp_path: Path) -> None:

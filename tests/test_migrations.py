@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from tracker.store.db import Store, current_revision, head_revision
+from tracker.store.db import SCHEMA_REVISION, Store, current_revision, head_revision
 from tracker.store.models import Base
 
 
@@ -19,6 +19,26 @@ def test_models_match_migrations(tmp_path: Path) -> None:
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == []
     assert current_revision(store.engine) == head_revision(store.engine)
+    # Store() skips alembic when the database says SCHEMA_REVISION: it must be the head.
+    assert head_revision(store.engine) == SCHEMA_REVISION
+
+
+def test_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
+    from alembic import command
+
+    from tracker.store.db import alembic_config, make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    command.upgrade(alembic_config(engine), "0004")
+    engine.dispose()
+    store = Store(url)
+    assert current_revision(store.engine) == SCHEMA_REVISION
+    with store.engine.connect() as conn:
+        names = set(
+            conn.execute(text("SELECT name FROM sqlite_master WHERE type='index'")).scalars()
+        )
+    assert "ix_trailers_commit_sha_kind" in names and "ix_trailers_kind" not in names
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

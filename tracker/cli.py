@@ -21,8 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tracker import check, service
-from tracker.check import SimulationSummary
+from tracker import service, simulations
 from tracker.cli_check import register as register_check
 from tracker.cli_check import simulation_text
 from tracker.cli_reports import register as register_reports
@@ -30,6 +29,7 @@ from tracker.config import Config, load_config, xdg_config_home
 from tracker.errors import ConfigError, SourceError, TrackerError
 from tracker.lock import run_lock
 from tracker.plan import ACTIONABLE, Plan
+from tracker.simulations import SimulationSummary
 
 app = typer.Typer(
     add_completion=False,
@@ -160,23 +160,32 @@ def reparse(config: ConfigOpt = None) -> None:
 
 
 def _print_plan(p: Plan, sims: dict[str, SimulationSummary] | None = None) -> None:
+    # One write of plain text: an old branch has ten thousand decisions, and a rich print per
+    # line took longer than deciding them.
     todo = sum(1 for s in p.steps if s.status in ACTIONABLE)
-    out.print(
-        f"{p.branch} (base {p.base}): {todo} to backport, {len(p.steps)} fixes considered",
-        markup=False,
-    )
+    lines = [f"{p.branch} (base {p.base}): {todo} to backport, {len(p.steps)} fixes considered"]
     for st in p.steps:
         pos = f"{st.position:>2}." if st.position else "   "
         key = st.sha[:12] if len(st.sha) == 40 else st.sha
-        out.print(f"  {pos} {key} {st.status:<16} [{st.topic}] {st.subject}", markup=False)
+        lines.append(f"  {pos} {key} {st.status:<16} [{st.topic}] {st.subject}")
         reason = st.reason
         if st.order_reason and st.order_reason != "mainline order":
             reason += f" (placed {st.order_reason})"
-        out.print(f"{'':19}{reason}", markup=False)
+        lines.append(f"{'':19}{reason}")
         sim = simulation_text((sims or {}).get(st.sha))
         if sim:
-            out.print(f"{'':19}{sim}", markup=False)
-    out.print("")
+            lines.append(f"{'':19}{sim}")
+    lines.append("")
+    _write("\n".join(lines) + "\n")
+
+
+def _write(text: str) -> None:
+    out.file.write(text)
+    out.file.flush()
+
+
+def _print_json(data: object) -> None:
+    _write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -190,9 +199,9 @@ def plan(
     cfg = _config(config)
     store = service.open_store(cfg)
     p = service.plan(cfg, store, branch, topic)
-    sims = check.plan_simulations(store, p)
+    sims = simulations.plan_simulations(store, p)
     if as_json:
-        out.print_json(json.dumps(check.plan_dict(p, sims)))
+        _print_json(simulations.plan_dict(p, sims))
     else:
         _print_plan(p, sims)
 
@@ -207,9 +216,9 @@ def status(
     cfg = _config(config)
     store = service.open_store(cfg)
     rep = service.status(cfg, store, query)
-    sims = check.status_simulations(store, rep)
+    sims = simulations.status_simulations(store, rep)
     if as_json:
-        out.print_json(json.dumps(check.status_dict(rep, sims)))
+        _print_json(simulations.status_dict(rep, sims))
         return
     out.print(f"{rep.sha[:12]} {rep.subject}")
     table = Table(show_header=True)
@@ -232,7 +241,7 @@ def why(
     cfg = _config(config)
     rep = service.why(cfg, service.open_store(cfg), query, branch)
     if as_json:
-        out.print_json(json.dumps(rep.to_dict()))
+        _print_json(rep.to_dict())
         return
     out.print(f"{rep.step.sha[:12]} on {rep.branch}: {rep.step.status}", markup=False)
     for link in rep.chain:
@@ -261,11 +270,13 @@ def demo(
         f"{sum(stats.branch_commits.values())} stable commits, {stats.tags} tags, "
         f"{sum(r.counts.messages for r in reports)} mails"
     )
+    from tracker import check  # the simulator: only the commands that simulate load it
+
     for b in cfg.branches:
         # Simulate each plan in memory first, so prerequisites the simulator finds are in it.
         check.check_plan(cfg, store, b.name)
         p = service.plan(cfg, store, b.name)
-        _print_plan(p, check.plan_simulations(store, p))
+        _print_plan(p, simulations.plan_simulations(store, p))
 
 
 @db_app.command("upgrade")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tracker import check, service
-from tracker.check import CheckReport, CheckStep, SimulationSummary
+from tracker import service
 from tracker.config import Config, load_config
+from tracker.simulations import SimulationSummary
+
+if TYPE_CHECKING:
+    from tracker.check import CheckReport, CheckStep
 
 ConfigOpt = Annotated[
     Path | None,
@@ -52,6 +55,9 @@ def check_command(
     chosen = sum((plan, bool(shas), series is not None))
     if chosen != 1:
         raise typer.BadParameter("give exactly one of --plan, SHA... or --series MSGID")
+    # Imported here: the simulator (pygit2) and mail parsers cost every other command ~0.3 s.
+    from tracker import check
+
     cfg = _config(ctx, config)
     store = service.open_store(cfg)
     if plan:

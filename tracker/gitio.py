@@ -7,7 +7,6 @@ passed here unvalidated: callers use :func:`check_sha` first.
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,27 +16,12 @@ from typing import IO, cast
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
-from tracker.errors import GitError, InvalidRevisionError, RepositoryError, UnknownCommitError
+from tracker.errors import GitError, RepositoryError, UnknownCommitError
+from tracker.revisions import HEX, check_refname, check_sha
 
-_HEX = re.compile(r"^[0-9a-f]{4,40}$")
-_REFNAME_BAD = re.compile(r"(^-)|(\.\.)|[\s~^:?*\[\\\x00-\x1f]|(@\{)")
 _RS = "\x1e"
 _US = "\x1f"
 _LOG_FORMAT = f"--format={_RS}%H{_US}%P{_US}%an{_US}%ae{_US}%at{_US}%ct{_US}%B{_US}"
-
-
-def check_sha(value: str) -> str:
-    """Return ``value`` lower-cased if it is a plain hex object name; raise otherwise."""
-    v = value.strip().lower()
-    if not _HEX.match(v):
-        raise InvalidRevisionError(f"not a commit id: {value!r}")
-    return v
-
-
-def check_refname(value: str) -> str:
-    if not value or _REFNAME_BAD.search(value):
-        raise InvalidRevisionError(f"not a usable ref name: {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -76,7 +60,7 @@ class GitRepo:
 
     def resolve(self, rev: str) -> str:
         """Full sha of a commit named by a sha or a ref; UnknownCommitError if there is none."""
-        name = rev if _HEX.match(rev.lower()) else check_refname(rev)
+        name = rev if HEX.match(rev.lower()) else check_refname(rev)
         try:
             out = self.git.execute(
                 ["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"]

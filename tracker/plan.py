@@ -219,6 +219,12 @@ class _Membership:
                 up = self.on_branch[target].upstream if target in self.on_branch else None
                 if up:
                     self.reverted_by[up] = c
+        # The first backport of each upstream commit that no revert undid.
+        self.live: dict[str, BranchCommitInfo] = {}
+        for up, bps in self.backports.items():
+            first = next((b for b in bps if b.sha not in self.reverted_by), None)
+            if first is not None:
+                self.live[up] = first
 
     def in_base(self, sha: str) -> bool:
         c = self.world.commits.get(sha)
@@ -230,8 +236,7 @@ class _Membership:
         )
 
     def backport(self, sha: str) -> BranchCommitInfo | None:
-        live = [b for b in self.backports.get(sha, []) if b.sha not in self.reverted_by]
-        return live[0] if live else None
+        return self.live.get(sha)
 
     def revert_of(self, sha: str) -> BranchCommitInfo | None:
         return self.reverted_by.get(sha)

@@ -9,18 +9,15 @@ import json
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, UnknownCommitError
-from tracker.gitio import check_sha
-from tracker.ingest.gitlog import GitSync, Progress, SyncStats
-from tracker.ingest.identity import link_identities
-from tracker.ingest.mailstore import IngestCounts, MailStore, clear_derived, document_bytes
-from tracker.ingest.sources import SourceReport, SourceSync
 from tracker.plan import Fix, Plan, Step, decide, presence
+from tracker.revisions import check_sha
 from tracker.store.db import Store
 from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Trailer
 from tracker.store.queries import chunked
@@ -36,6 +33,15 @@ from tracker.store.snapshot import (
 )
 from tracker.topics import TopicClassifier
 
+if TYPE_CHECKING:
+    from tracker.ingest.gitlog import Progress, SyncStats
+    from tracker.ingest.mailstore import IngestCounts
+    from tracker.ingest.sources import SourceReport
+
+# The ingest modules (GitPython, b4, the mail parsers) are imported inside the sync use cases:
+# plan, status and why are what a maintainer runs interactively, and those imports alone
+# cost them half a second.
+
 _HEXISH = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
 
@@ -46,6 +52,8 @@ def open_store(config: Config) -> Store:
 def sync(
     config: Config, store: Store, progress: Progress | None = None, *, fetch: bool = False
 ) -> SyncStats:
+    from tracker.ingest.gitlog import GitSync
+
     return GitSync(config, store, progress).run(fetch=fetch)
 
 
@@ -54,6 +62,8 @@ def sync_sources(
 ) -> list[SourceReport]:
     """Mail and feed sources, then identity links; a cgit feed naming unknown commits makes
     the next git sync fetch (``fetch_shas`` in the reports)."""
+    from tracker.ingest.sources import SourceSync
+
     if only is not None and all(src.name != only for src in config.sources):
         known = ", ".join(src.name for src in config.sources) or "none configured"
         raise ConfigError(f"unknown source '{only}' (configured: {known})")
@@ -62,6 +72,9 @@ def sync_sources(
 
 def reparse(config: Config, store: Store) -> IngestCounts:
     """Rebuild every mail-derived row from the stored raw documents, without fetching."""
+    from tracker.ingest.identity import link_identities
+    from tracker.ingest.mailstore import IngestCounts, MailStore, clear_derived, document_bytes
+
     total = IngestCounts()
     with store.session() as s:
         clear_derived(s)
@@ -87,7 +100,7 @@ def _plan_in_session(s: Session, config: Config, b: BranchConfig, topic: str | N
     prereqs = load_prerequisites(s, b.name)
     pending = load_pending(s, TopicClassifier(config.topics))
     culprits = [r.dst for p in pending for r in p.fixes if r.dst]
-    world = load_world(s, fixes, view, extra=[*(p.sha for p in prereqs), *culprits])
+    world = load_world(s, fixes, extra=[*(p.sha for p in prereqs), *culprits])
     world = replace(
         world,
         stable_events=load_events(s, [f.commit.sha for f in fixes]),
@@ -244,7 +257,7 @@ def _single(s: Session, b: BranchConfig, c: Commit) -> Step:
     """Status of a commit that is not a topic fix candidate for this branch."""
     view = load_branch(s, b)
     fix = Fix(commit=commit_info(c), topics=())
-    present, why = presence(view, load_world(s, [fix], view), c.sha)
+    present, why = presence(view, load_world(s, [fix]), c.sha)
     return Step(c.sha, c.subject, "", (), "present" if present else "absent", why, (why,))
 
 

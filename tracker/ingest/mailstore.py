@@ -20,7 +20,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tracker.errors import InvalidRevisionError, SourceError
-from tracker.gitio import check_sha
 from tracker.ingest import stablemail
 from tracker.ingest.archive import ArchiveMessage, parse_archive_text
 from tracker.ingest.atom import CommitEntry, parse_cgit_atom
@@ -35,6 +34,7 @@ from tracker.ingest.mmcommits import (
 from tracker.parse.mail import Mail, parse_mail, split_mbox
 from tracker.parse.patch import parse_diff
 from tracker.parse.trailers import Trailers, parse_trailers
+from tracker.revisions import check_sha
 from tracker.store.models import (
     Commit,
     Document,

@@ -89,17 +89,21 @@ class Trailer(Base):
     """A reference exactly as written in a commit or mail; edges are derived from these."""
 
     __tablename__ = "trailers"
-    # "Which commit's Link: names this Message-ID?" is the strongest identity rule.
-    __table_args__ = (Index("ix_trailers_kind_value", "kind", "value"),)
+    # "Which commit's Link: names this Message-ID?" is the strongest identity rule. Lookups by
+    # kind alone use the prefix of the first index; "this commit's Cc: stable" the second, which
+    # answers from the index alone (a kind-only index misled SQLite into walking every Cc: stable
+    # of the history for each probe).
+    __table_args__ = (
+        Index("ix_trailers_kind_value", "kind", "value"),
+        Index("ix_trailers_commit_sha_kind", "commit_sha", "kind"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    commit_sha: Mapped[str | None] = mapped_column(
-        ForeignKey("commits.sha", ondelete="CASCADE"), index=True
-    )
+    commit_sha: Mapped[str | None] = mapped_column(ForeignKey("commits.sha", ondelete="CASCADE"))
     message_id: Mapped[str | None] = mapped_column(
         ForeignKey("messages.message_id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
