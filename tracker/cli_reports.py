@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,17 +24,14 @@ from tracker import service
 from tracker.config import Config, load_config
 from tracker.errors import ConfigError
 from tracker.lock import run_lock
-from tracker.report.dashboard import write_dashboard
-from tracker.report.email import MailSettings, OutgoingMail, mbox_bytes, send_mails, write_mbox
-from tracker.report.email import write_split as write_split_dir
-from tracker.report.mails import (
-    MailContext,
-    backport_mails,
-    digest_mails,
-    failed_mail,
-    review_series,
-)
-from tracker.report.render import Renderer
+
+if TYPE_CHECKING:
+    from tracker.report.email import OutgoingMail
+    from tracker.report.mails import MailContext
+
+# The report modules (Jinja2, GitPython, the dashboard) are imported by the commands that use
+# them: every tracker command registers these, and importing them cost each one a tenth of a
+# second.
 
 CRON_LINE = "17 * * * *  tracker sync --quiet && tracker dashboard --out /var/www/tracker"
 
@@ -77,6 +74,10 @@ def _config(ctx: typer.Context, local: Path | None) -> Config:
 
 
 def _context(cfg: Config, to: list[str] | None, cc: list[str] | None) -> MailContext:
+    from tracker.report.email import MailSettings
+    from tracker.report.mails import MailContext
+    from tracker.report.render import Renderer
+
     return MailContext(
         config=cfg,
         store=service.open_store(cfg),
@@ -92,6 +93,9 @@ def _emit(
     split_dir: Path | None,
     send: bool,
 ) -> None:
+    from tracker.report.email import mbox_bytes, send_mails, write_mbox
+    from tracker.report.email import write_split as write_split_dir
+
     if send:
         n = send_mails(cfg.email, mails)
         typer.echo(f"sent {n} message(s) via {cfg.email.smtp_server}")
@@ -123,8 +127,16 @@ def email_review(
     config: ConfigOpt = None,
 ) -> None:
     """A stable review series: cover letter and one mail per commit not yet in a release."""
+    from tracker.report import mails as report_mails
+
     cfg = _config(ctx, config)
-    _emit(cfg, review_series(_context(cfg, to, cc), branch, release), out, split_dir, send)
+    _emit(
+        cfg,
+        report_mails.review_series(_context(cfg, to, cc), branch, release),
+        out,
+        split_dir,
+        send,
+    )
 
 
 def email_failed(
@@ -139,8 +151,10 @@ def email_failed(
     config: ConfigOpt = None,
 ) -> None:
     """A FAILED-to-apply mail with reproduce commands and the verified prerequisites."""
+    from tracker.report import mails as report_mails
+
     cfg = _config(ctx, config)
-    mail = failed_mail(_context(cfg, to, cc), branch, sha, prerequisite or ())
+    mail = report_mails.failed_mail(_context(cfg, to, cc), branch, sha, prerequisite or ())
     _emit(cfg, [mail], out, None, send)
 
 
@@ -161,9 +175,13 @@ def email_backport(
     config: ConfigOpt = None,
 ) -> None:
     """A backport submission: [PATCH 6.1.y] mails, prerequisites first with Stable-dep-of:."""
+    from tracker.report import mails as report_mails
+
     cfg = _config(ctx, config)
-    mails = backport_mails(_context(cfg, to, cc), branch, sha, prerequisite or (), in_reply_to)
-    _emit(cfg, mails, out, split_dir, send)
+    picked = report_mails.backport_mails(
+        _context(cfg, to, cc), branch, sha, prerequisite or (), in_reply_to
+    )
+    _emit(cfg, picked, out, split_dir, send)
 
 
 def email_digest(
@@ -176,10 +194,12 @@ def email_digest(
     config: ConfigOpt = None,
 ) -> None:
     """One digest mail per topic: what each branch needs, in order (for cron)."""
+    from tracker.report import mails as report_mails
+
     cfg = _config(ctx, config)
     # A digest is for the maintainer running tracker, not for the list: default To is [email] from.
     mctx = _context(cfg, to or [cfg.email.from_address], cc)
-    _emit(cfg, digest_mails(mctx, topic), out, None, send)
+    _emit(cfg, report_mails.digest_mails(mctx, topic), out, None, send)
 
 
 def dashboard(
@@ -195,6 +215,8 @@ def dashboard(
     Holds the run lock; the new site replaces the old one only once it is complete.
     Cron: 17 * * * *  tracker sync --quiet && tracker dashboard --out /var/www/tracker
     """
+    from tracker.report import dashboard as dashboard_writer
+
     cfg = _config(ctx, config)
     target = out or cfg.dashboard.out
     if target is None:
@@ -204,7 +226,7 @@ def dashboard(
             key="dashboard.out",
         )
     with run_lock(cfg):
-        rep = write_dashboard(cfg, service.open_store(cfg), target)
+        rep = dashboard_writer.write_dashboard(cfg, service.open_store(cfg), target)
     typer.echo(
         f"dashboard: {rep.pages} pages ({rep.branches} branches, {rep.changes} changes) "
         f"in {rep.out}"

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from tracker.store.models import Base, Commit
@@ -24,6 +24,9 @@ def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, 
     for i in range(0, len(rows), _CHUNK):
         chunk = rows[i : i + _CHUNK]
         if dialect == "postgresql":
+            # Imported here: the PostgreSQL dialect costs every command start-up 30 ms.
+            from sqlalchemy.dialects import postgresql
+
             session.execute(postgresql.insert(table).on_conflict_do_nothing(), chunk)
         else:
             session.execute(sqlite.insert(table).on_conflict_do_nothing(), chunk)
