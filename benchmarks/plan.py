@@ -821,6 +821,7 @@ def measure(work: Path, profile: bool) -> dict[str, Any]:
     reset_peak()
     fig["first_sync"] = timed_sync(config, store, phases, prof_dir and work / "sync.prof")
     fig["first_sync"]["rss_mib"] = peak_mib()
+    fig["first_sync"]["private_mib"] = private_mib()
     fig["first_sync"]["git_children_rss_mib"] = children_peak_mib()
     fig["first_sync"]["rows"] = row_counts(store)
     if sql:
@@ -869,7 +870,9 @@ def table(fig: dict[str, Any]) -> str:
             "first sync peak RSS",
             # Linux carries a child's pre-exec RSS (the forked Python) into its maxrss, so the
             # git figure is an upper bound, not git's own footprint.
-            f"{fs['rss_mib']:.0f} MiB (largest git child <= {fs['git_children_rss_mib']:.0f} MiB)",
+            f"{fs['rss_mib']:.0f} MiB incl. mapped database pages, private "
+            f"{fs['private_mib']:.0f} MiB after it (largest git child <= "
+            f"{fs['git_children_rss_mib']:.0f} MiB)",
         ),
     ]
     for name, p in ms["plan"].items():
@@ -885,7 +888,7 @@ def table(fig: dict[str, Any]) -> str:
             (
                 f"tracker plan {name} (CLI)",
                 f"min {p['min_s']:.2f} s, median {p['median_s']:.2f} s, "
-                f"peak RSS {p['rss_mib']:.0f} MiB",
+                f"peak RSS {p['rss_mib']:.0f} MiB incl. mapped database pages",
             )
         )
     rows += [

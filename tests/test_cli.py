@@ -14,7 +14,7 @@ from tests.conftest import Synced
 from tracker.sampleworld.demo import write_demo_config
 from tracker.store.db import SCHEMA_REVISION
 
-TRACKER = [sys.executable, "-m", "tracker.cli"]
+TRACKER = [sys.executable, "-m", "tracker"]
 
 
 def run(

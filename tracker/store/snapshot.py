@@ -61,9 +61,8 @@ _INFO_COLUMNS = (
 
 
 def _row_info(r: Any) -> CommitInfo:
-    return CommitInfo(
-        sha=r[0], subject=r[1], mainline=r[2], release=r[3], release_index=r[4], order=r[5]
-    )
+    # _INFO_COLUMNS are in CommitInfo's field order.
+    return CommitInfo(r[0], r[1], r[2], r[3], r[4], r[5])
 
 
 def commit_info(c: Commit) -> CommitInfo:
@@ -112,17 +111,11 @@ def load_branch(s: Session, cfg: BranchConfig) -> BranchView:
         if src in members:
             reverts.setdefault(src, []).append(value)
     # Reverts name commits by (possibly abbreviated) sha; resolve against the branch and mainline.
-    by_prefix = {sha: sha for sha in shas}
+    expanded = {
+        sha: tuple(_expand(s, v, members) for v in values) for sha, values in reverts.items()
+    }
     commits = tuple(
-        BranchCommitInfo(
-            sha=sha,
-            subject=subject,
-            position=position,
-            release=release,
-            upstream=upstream,
-            upstream_rule=rule,
-            reverts=tuple(_expand(s, v, by_prefix) for v in reverts.get(sha, [])),
-        )
+        BranchCommitInfo(sha, subject, position, release, upstream, rule, expanded.get(sha, ()))
         for sha, subject, position, release, upstream, rule in rows
     )
     return BranchView(
@@ -134,7 +127,7 @@ def load_branch(s: Session, cfg: BranchConfig) -> BranchView:
     )
 
 
-def _expand(s: Session, value: str, known: dict[str, str]) -> str:
+def _expand(s: Session, value: str, known: set[str]) -> str:
     if len(value) == 40:
         return value
     for sha in known:

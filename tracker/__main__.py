@@ -1,0 +1,5 @@
+"""``python -m tracker``: the same entry point as the installed ``tracker`` command."""
+
+from tracker.entry import main
+
+main()
