@@ -24,7 +24,6 @@ import argparse
 import cProfile
 import io
 import json
-import os
 import pstats
 import random
 import re
@@ -726,30 +725,53 @@ def measure_plans(config: Config, store: Store, prof_dir: Path | None) -> dict[s
     return plans
 
 
+# Runs the installed command's entry point and reports the process's own peak RSS: the kernel
+# starts a forked child's ru_maxrss at its parent's peak, so wait4() would report this script's.
+_CLI = (
+    "import atexit, sys\n"
+    "def hwm():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith(('VmHWM:', 'RssAnon:')):\n"
+    "            sys.stderr.write(line.split()[0] + ' ' + line.split()[1] + '\\n')\n"
+    "atexit.register(hwm)\n"
+    "sys.argv = ['tracker', *sys.argv[1:]]\n"
+    "from tracker.entry import main\n"
+    "main()\n"
+)
+
+
 def measure_cli_plans(work: Path) -> dict[str, Any]:
     """``tracker plan BRANCH`` as a maintainer runs it: a new process each time (interpreter
     start, imports, a cold SQLite cache), output to /dev/null; wall time and peak RSS."""
-    exe = Path(sys.executable).with_name("tracker")
     plans: dict[str, Any] = {}
     for name, _base in BRANCHES:
         times: list[float] = []
         rss: list[float] = []
+        private: list[float] = []
         for _ in range(3):
             t0 = time.perf_counter()
-            proc = subprocess.Popen(
-                [str(exe), "--config", str(work / "tracker.toml"), "plan", name],
+            proc = subprocess.run(
+                [sys.executable, "-c", _CLI, "--config", str(work / "tracker.toml"), "plan", name],
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
             )
-            _, status, usage = os.wait4(proc.pid, 0)
             times.append(time.perf_counter() - t0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
             if proc.returncode != 0:
-                raise SystemExit(f"tracker plan {name} failed with {proc.returncode}")
-            rss.append(usage.ru_maxrss / 1024)
+                raise SystemExit(f"tracker plan {name} failed: {proc.stderr.strip()}")
+            kib = {
+                x.split()[0]: int(x.split()[1])
+                for x in proc.stderr.splitlines()
+                if x.startswith(("VmHWM: ", "RssAnon: "))
+            }
+            rss.append(kib.get("VmHWM:", 0) / 1024)
+            private.append(kib.get("RssAnon:", 0) / 1024)
         plans[name] = {
             "min_s": min(times),
             "median_s": statistics.median(times),
             "rss_mib": max(rss),
+            "private_mib": max(private),
         }
     return plans
 
@@ -888,7 +910,8 @@ def table(fig: dict[str, Any]) -> str:
             (
                 f"tracker plan {name} (CLI)",
                 f"min {p['min_s']:.2f} s, median {p['median_s']:.2f} s, "
-                f"peak RSS {p['rss_mib']:.0f} MiB incl. mapped database pages",
+                f"peak RSS {p['rss_mib']:.0f} MiB incl. mapped database pages, "
+                f"private {p['private_mib']:.0f} MiB at exit",
             )
         )
     rows += [
