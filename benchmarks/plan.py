@@ -644,11 +644,17 @@ def reset_peak() -> None:
         f.write("5")
 
 
-def peak_mib() -> float:
+def status_mib(field: str) -> float | None:
+    """A memory line of /proc/self/status ("VmHWM", "RssAnon"), in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def peak_mib() -> float:
+    hwm = status_mib("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def children_peak_mib() -> float:
@@ -778,10 +784,7 @@ def measure_cli_plans(work: Path) -> dict[str, Any]:
 
 def private_mib() -> float:
     """Anonymous (private) resident memory now: RSS minus mapped database pages."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return status_mib("RssAnon") or 0.0
 
 
 class PhaseTimer:

@@ -35,7 +35,7 @@ from tracker.ingest.archive import parse_archive_text
 from tracker.ingest.mailstore import ARCHIVE_TEXT, MAIL, MBOX, document_bytes
 from tracker.parse.mail import normalize_msgid, parse_mail, split_mbox
 from tracker.parse.patch import extract_diff
-from tracker.plan import FAILED, BranchView, CommitInfo, Step, World, presence
+from tracker.plan import FAILED, BranchView, CommitInfo, Step, World, presence_in
 from tracker.revisions import check_sha
 from tracker.simulate import (
     Evidence,
@@ -234,13 +234,16 @@ class _Membership:
         self.reverts: dict[str, tuple[str, ...]] = dict(world.mainline_reverts)
         self.home = dict(world.stable_home)
         self.earlier: frozenset[str] = frozenset()
+        # One index of the branch for every question: _load() grows these same mappings.
+        self._presence = presence_in(
+            view, World(commits=self.commits, mainline_reverts=self.reverts, stable_home=self.home)
+        )
 
     def __call__(self, sha: str) -> bool:
         if sha in self.earlier:
             return True
         self._load(sha)
-        world = World(commits=self.commits, mainline_reverts=self.reverts, stable_home=self.home)
-        return presence(self.view, world, sha)[0]
+        return self._presence(sha)[0]
 
     def _load(self, sha: str) -> None:
         if sha in self.commits:

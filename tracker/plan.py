@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -284,7 +284,15 @@ class _Membership:
 
 def presence(branch: BranchView, world: World, sha: str) -> tuple[bool, str]:
     """Whether ``sha`` is in ``branch``, with the evidence (for commits outside any plan)."""
-    return _Membership(branch, world).presence(sha)
+    return presence_in(branch, world)(sha)
+
+
+def presence_in(branch: BranchView, world: World) -> Callable[[str], tuple[bool, str]]:
+    """:func:`presence` for many questions about one branch, which is indexed once.
+
+    The answers read ``world``'s mappings at each call, so a caller may add commits to them
+    between questions."""
+    return _Membership(branch, world).presence
 
 
 def _version_ok(n: Nomination, version: tuple[int, int] | None) -> bool:

@@ -148,11 +148,15 @@ class GitSync:
 
         Callers commit the remembered marker with their own work, so a pass that dies half way
         runs again next time."""
-        marker = self._history_marker(s)
-        cursor = self._cursor(s, name)
-        changed = cursor.cursor != marker
-        cursor.cursor = marker
+        changed, marker = self._history_changed(s, name)
+        self._cursor(s, name).cursor = marker
         return changed
+
+    def _history_changed(self, s: Session, name: str) -> tuple[bool, str]:
+        """Whether the history differs from what pass ``name`` last recorded, and the marker
+        to record once the pass's work is committed."""
+        marker = self._history_marker(s)
+        return self._cursor(s, name).cursor != marker, marker
 
     # -- mainline --------------------------------------------------------------------------
 
@@ -509,8 +513,8 @@ class GitSync:
         """Patch-ids where they can decide something: topic commits on mainline, and stable
         commits that carry no upstream reference (the only way to find what they backport)."""
         with self.store.session() as s:
-            marker = self._history_marker(s)
-            if self._cursor(s, "patch-ids:history").cursor == marker:
+            changed, marker = self._history_changed(s, "patch-ids:history")
+            if not changed:
                 todo: list[str] = []
             else:
                 # Start from the small tables and test patch_id here: with "patch_id IS NULL"

@@ -6,6 +6,7 @@ the topic fixes after its base, and the commits those fixes name, never the whol
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -111,8 +112,9 @@ def load_branch(s: Session, cfg: BranchConfig) -> BranchView:
         if src in members:
             reverts.setdefault(src, []).append(value)
     # Reverts name commits by (possibly abbreviated) sha; resolve against the branch and mainline.
+    ordered = sorted(members)
     expanded = {
-        sha: tuple(_expand(s, v, members) for v in values) for sha, values in reverts.items()
+        sha: tuple(_expand(s, v, ordered) for v in values) for sha, values in reverts.items()
     }
     commits = tuple(
         BranchCommitInfo(sha, subject, position, release, upstream, rule, expanded.get(sha, ()))
@@ -127,14 +129,15 @@ def load_branch(s: Session, cfg: BranchConfig) -> BranchView:
     )
 
 
-def _expand(s: Session, value: str, known: set[str]) -> str:
+def _expand(s: Session, value: str, branch_shas: Sequence[str]) -> str:
+    """A (possibly abbreviated) sha: the branch's commit with that prefix, else the store's only
+    one; ``branch_shas`` is sorted, so a prefix is a binary search, not a walk of the branch."""
     if len(value) == 40:
         return value
-    for sha in known:
-        if sha.startswith(value):
-            return sha
-    hit = s.scalars(select(Commit.sha).where(Commit.sha >= value, Commit.sha < value + "g")).all()
-    return hit[0] if len(hit) == 1 else value
+    i = bisect.bisect_left(branch_shas, value)
+    if i < len(branch_shas) and branch_shas[i].startswith(value):
+        return branch_shas[i]
+    return _unique_sha(s, value) or value
 
 
 def load_fixes(
