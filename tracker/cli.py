@@ -71,12 +71,12 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a starting configuration (from config.example.toml)."""
-    from tracker.paths import PROJECT_ROOT
+    from tracker.paths import EXAMPLE_CONFIG
 
     target = path or xdg_config_home() / "tracker" / "config.toml"
     if target.exists() and not force:
         raise ConfigError("already exists (use --force to overwrite)", path=str(target))
-    example = PROJECT_ROOT / "config.example.toml"
+    example = EXAMPLE_CONFIG
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
     load_config(target)
