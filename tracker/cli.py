@@ -26,7 +26,7 @@ from tracker.cli_check import register as register_check
 from tracker.cli_check import simulation_text
 from tracker.cli_reports import register as register_reports
 from tracker.config import Config, load_config, xdg_config_home
-from tracker.errors import ConfigError, SourceError, TrackerError
+from tracker.errors import ConfigError, InterruptedRun, SourceError, TrackerError, classify
 from tracker.lock import run_lock
 from tracker.plan import ACTIONABLE, Plan
 from tracker.simulations import SimulationSummary
@@ -302,20 +302,45 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line and an exit code."""
+    from typer.exceptions import TyperException  # usage errors (typer's own click) derive from it
+
     try:
-        # Typer's standalone mode already turns usage errors into a message and exit code 2.
-        app(args=argv)
+        # Not standalone: typer would turn Ctrl-C into a silent exit 130 and never let the
+        # handlers below run.
+        code = app(args=argv, standalone_mode=False)
     except TrackerError as exc:
         _fail(f"error: {exc}", exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _interrupted()
+    except typer.Abort:
+        _interrupted()
+    except TyperException as exc:
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            print(f"tracker: {exc}", file=sys.stderr)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except Exception as exc:
+        known = classify(exc)
+        if known is not None:
+            _fail(f"error: {known}", known.exit_code)
         if os.environ.get("TRACKER_DEBUG"):
             traceback.print_exc()
         _fail(
             f"internal error: {type(exc).__name__}: {exc} (TRACKER_DEBUG=1 shows a traceback)",
             EXIT_INTERNAL,
         )
+    else:
+        # typer hands back Ctrl-C as exit code 130 (and --help or typer.Exit as theirs).
+        if code == InterruptedRun.exit_code:
+            _interrupted()
+        if isinstance(code, int) and code:
+            sys.exit(code)
+
+
+def _interrupted() -> None:
+    _fail("interrupted", InterruptedRun.exit_code)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ SOURCE_KINDS = (
 
 # Every table and the keys it accepts; config.example.toml must document each one (a test checks).
 SCHEMA: dict[str, set[str]] = {
-    "database": {"url"},
+    "database": {"url", "busy_timeout"},
     "repositories": {"name", "path", "remote"},
     "mainline": {"repository", "ref", "release_tag_pattern"},
     "branches": {"name", "base", "repository", "ref", "stable_tag_pattern", "version"},
@@ -126,6 +126,8 @@ class Config:
     email: EmailConfig = field(default_factory=EmailConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    # Seconds a command waits for another process's write lock before it gives up (exit 9).
+    busy_timeout: float = 30.0
 
     def branch(self, name: str) -> BranchConfig:
         for b in self.branches:
@@ -289,12 +291,30 @@ def _resolve(base: Path | None, value: str) -> Path:
     return p
 
 
+def _sqlite_relative_to(config_path: Path | None, url: str) -> str:
+    """A relative SQLite file is relative to the config file, never to the working directory.
+
+    cron runs from $HOME: resolving against the working directory would silently open (and
+    create) an empty database there.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + ":memory:"):
+        return url
+    raw, sep, query = url.removeprefix(prefix).partition("?")
+    if not raw or raw.startswith("/"):
+        return url
+    resolved = _resolve(config_path, raw)
+    if not resolved.is_absolute():
+        resolved = resolved.resolve()
+    return f"{prefix}{resolved}{sep}{query}"
+
+
 def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     top = _Reader(data, path, "")
     top.check_keys(set(SCHEMA))
     db = top.table("database")
     db.check_keys(SCHEMA["database"])
-    database_url = db.opt("url") or default_database_url()
+    database_url = _sqlite_relative_to(path, db.opt("url") or default_database_url())
 
     repos: dict[str, RepositoryConfig] = {}
     for r in top.tables("repositories"):
@@ -432,6 +452,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         email=email,
         dashboard=dashboard,
         http=http,
+        busy_timeout=db.number("busy_timeout", 30.0),
     )
 
 

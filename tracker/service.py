@@ -49,7 +49,7 @@ _HEXISH = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
 
 def open_store(config: Config) -> Store:
-    return Store(config.database_url)
+    return Store(config.database_url, config.busy_timeout)
 
 
 def sync(
@@ -57,7 +57,26 @@ def sync(
 ) -> SyncStats:
     from tracker.ingest.gitlog import GitSync
 
+    mark_stale_runs(store)
     return GitSync(config, store, progress).run(fetch=fetch)
+
+
+def mark_stale_runs(store: Store) -> int:
+    """Runs still `running` belong to a process that died (SIGKILL, power loss).
+
+    Callers hold the run lock, so no live run can be among them. Returns how many were marked.
+    """
+    from sqlalchemy import update
+
+    from tracker.store.models import SyncRun
+
+    with store.session() as s:
+        res = s.execute(
+            update(SyncRun)
+            .where(SyncRun.status == "running")
+            .values(status="killed", error="the run ended without recording a result")
+        )
+        return int(getattr(res, "rowcount", 0) or 0)
 
 
 def sync_sources(
@@ -70,6 +89,7 @@ def sync_sources(
     if only is not None and all(src.name != only for src in config.sources):
         known = ", ".join(src.name for src in config.sources) or "none configured"
         raise ConfigError(f"unknown source '{only}' (configured: {known})")
+    mark_stale_runs(store)
     return SourceSync(config, store, progress).run(only)
 
 

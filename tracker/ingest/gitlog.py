@@ -109,11 +109,12 @@ class GitSync:
             self.sync_symbol_topics()
             self.sync_patch_ids(stats)
             self.resolve_edges(stats)
-        except Exception as exc:
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             with self.store.session() as s:
                 r = s.get(SyncRun, run.id)
                 if r:
-                    r.status, r.error, r.finished_at = "failed", str(exc), _now()
+                    r.status, r.error, r.finished_at = status, str(exc) or status, _now()
             raise
         with self.store.session() as s:
             r = s.get(SyncRun, run.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -115,6 +116,15 @@ class SourceSync:
             handler(self, src, report)
         except SourceError as exc:
             report.failed = str(exc)
+        except BaseException as exc:
+            # Interrupted or a bug: what the handler committed stays, the run says it stopped.
+            with self.store.session() as s:
+                r = s.get(SyncRun, run.id)
+                if r is not None:
+                    r.finished_at = _now()
+                    r.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    r.error = str(exc) or type(exc).__name__
+            raise
         with self.store.session() as s:
             r = s.get(SyncRun, run.id)
             assert r is not None
@@ -195,13 +205,15 @@ class SourceSync:
             # spawn, not fork: a forked worker would inherit open pipes (the mirror reader's
             # git cat-file stdin), and git would then wait forever for an EOF.
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx)
+            self._pool = ProcessPoolExecutor(
+                max_workers=os.cpu_count(), mp_context=ctx, initializer=_ignore_interrupts
+            )
         pool = self._pool
         return lambda fn, raws: pool.map(fn, raws, chunksize=32)
 
     def _close_pool(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
     # -- HTTP sources ----------------------------------------------------------------------
@@ -331,3 +343,9 @@ _HANDLERS: dict[str, Callable[[SourceSync, SourceConfig, SourceReport], None]] =
     "lore-thread": SourceSync.lore_thread,
     "cgit-atom": SourceSync.cgit_feed,
 }
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches every process of the terminal's group: workers leave it to the parent,
+    which stops the pool and reports one line, instead of each printing a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker.errors import StoreError
+from tracker.errors import StoreError, classify
 from tracker.paths import MIGRATIONS_DIR
 
 if TYPE_CHECKING:
@@ -23,11 +24,12 @@ if TYPE_CHECKING:
 SCHEMA_REVISION = "0005"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    # WAL lets the dashboard read while cron syncs; the busy timeout covers the overlap.
+    # WAL lets the dashboard read while cron syncs; the busy timeout covers the overlap, and
+    # past it the command stops with "database is locked" (exit 9) instead of waiting forever.
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     # A plan reads scattered rows of a gigabyte-sized store: mapping the file spares a read()
@@ -38,7 +40,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -46,7 +48,7 @@ def make_engine(url: str) -> Engine:
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot open database {url!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, int(busy_timeout * 1000)))
     return engine
 
 
@@ -89,14 +91,17 @@ def upgrade(engine: Engine) -> None:
         if current_revision(engine) != head_revision(engine):
             command.upgrade(alembic_config(engine), "head")
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate database {engine.url!r}: {exc}") from None
+        # A full disk or a lock held too long is not a broken database: say which it is.
+        raise classify(exc) or StoreError(
+            f"cannot migrate database {engine.url!r}: {exc}"
+        ) from None
 
 
 class Store:
     """An engine whose schema is at head, and a session factory."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
+        self.engine = make_engine(url, busy_timeout)
         if not _at_schema_revision(self.engine):
             upgrade(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
