@@ -7,6 +7,7 @@ passed here unvalidated: callers use :func:`check_sha` first.
 
 from __future__ import annotations
 
+import codecs
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ class LogEntry:
 
 
 class GitRepo:
+    # Bytes per read of a streamed git output; tests shrink it to put boundaries everywhere.
+    read_size = 1 << 16
+
     def __init__(self, path: Path) -> None:
         try:
             self.repo = git.Repo(str(path))
@@ -53,6 +57,7 @@ class GitRepo:
         try:
             return str(self.git.execute(["git", *args]))
         except GitCommandError as exc:
+            _refused(exc, self.path)
             detail = (exc.stderr or "").strip().splitlines()
             raise GitError(
                 f"git {args[0]} failed in {self.path}: {detail[-1] if detail else exc}"
@@ -65,7 +70,8 @@ class GitRepo:
             out = self.git.execute(
                 ["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"]
             )
-        except GitCommandError:
+        except GitCommandError as exc:
+            _refused(exc, self.path)
             raise UnknownCommitError(f"unknown revision '{rev}' in {self.path}") from None
         return str(out).strip()
 
@@ -120,18 +126,21 @@ class GitRepo:
     def _stream_log(self, args: list[str]) -> Iterator[LogEntry]:
         popen = self._popen(args)
         stdout = cast(IO[bytes], popen.stdout)
+        # One decoder for the whole stream: a character split across two reads is decoded
+        # whole, so what a sync stores does not depend on where the pipe's reads fall.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         buf = ""
         try:
             while True:
-                chunk = stdout.read(1 << 16)
-                if not chunk:
-                    break
-                buf += chunk.decode("utf-8", errors="replace")
+                chunk = stdout.read(self.read_size)
+                buf += decoder.decode(chunk, final=not chunk)
                 records = buf.split(_RS)
                 buf = records.pop()
                 for rec in records:
                     if rec:
                         yield _parse_record(rec)
+                if not chunk:
+                    break
             if buf:
                 yield _parse_record(buf)
         finally:
@@ -157,7 +166,9 @@ class GitRepo:
         todo = [check_sha(s) for s in shas]
         if not todo:
             return {}
-        diff = self._run_stdin(
+        # Bytes straight through: a diff that is not valid UTF-8 (old latin-1 files) must
+        # reach patch-id unchanged, or its id would differ from git's own.
+        diff = self._run_bytes(
             [
                 "log",
                 "--no-walk=unsorted",
@@ -169,9 +180,9 @@ class GitRepo:
                 "--diff-merges=off",
                 "--",
             ],
-            "\n".join(todo) + "\n",
+            ("\n".join(todo) + "\n").encode(),
         )
-        out = self._run_stdin(["patch-id", "--stable"], diff)
+        out = self._run_bytes(["patch-id", "--stable"], diff).decode("ascii", errors="replace")
         result: dict[str, str] = {}
         for line in out.splitlines():
             pid, _, sha = line.partition(" ")
@@ -233,14 +244,30 @@ class GitRepo:
         ).rstrip("\n")
 
     def _run_stdin(self, args: list[str], data: str = "") -> str:
-        # Bytes in, text out with replacement: diffs and messages are not always valid UTF-8.
+        # Text out with replacement: diffs and messages are not always valid UTF-8.
+        return self._run_bytes(args, data.encode()).decode("utf-8", errors="replace")
+
+    def _run_bytes(self, args: list[str], data: bytes = b"") -> bytes:
         popen = self._popen(["git", "-c", "core.quotePath=false", *args], stdin=True)
-        out, err = popen.communicate(data.encode())
+        out, err = popen.communicate(data)
         if popen.returncode != 0:
             raise GitError(
                 f"git {args[0]} failed in {self.path}: {err.decode(errors='replace').strip()}"
             )
-        return out.decode("utf-8", errors="replace")
+        return out
+
+
+def _refused(exc: GitCommandError, path: Path) -> None:
+    """git refusing the repository itself (safe.directory) is not an unknown ref: say so."""
+    stderr = str(exc.stderr or "")
+    if "dubious ownership" in stderr:
+        lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+        first = next((ln for ln in lines if "dubious ownership" in ln), lines[0])
+        raise RepositoryError(
+            f"{first.removeprefix('stderr: ').strip(chr(39))}; git refuses a repository owned by "
+            f"another user: run 'git config --global --add safe.directory {path}' as this "
+            "user if you trust it"
+        ) from None
 
 
 def _parse_record(rec: str) -> LogEntry:
