@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgserver import NoPostgres, PostgresServer
 from tracker import service
 from tracker.config import Config, load_config
 from tracker.sampleworld.demo import build_demo_world, write_demo_config
@@ -38,9 +41,76 @@ def world_dir(world_template: SampleWorld, tmp_path: Path) -> Iterator[tuple[Sam
     yield world, root
 
 
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (private cluster) for the whole test session."""
+    server = PostgresServer()
+    try:
+        server.start()
+    except NoPostgres as exc:
+        if os.environ.get("CI"):
+            raise  # CI installs the server (.ci/run): missing it there is a failure
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store behind `synced`; modules about SQLite itself override it with "sqlite"."""
+    return str(request.param)
+
+
+def _use_url(cfg_path: Path, url: str) -> Config:
+    text = re.sub(
+        r'(?m)^url = "sqlite:///[^"]*"$', lambda _m: f'url = "{url}"', cfg_path.read_text()
+    )
+    cfg_path.write_text(text)
+    return load_config(cfg_path)
+
+
+def _synced_database(server: PostgresServer, world_template: SampleWorld, tmp: Path) -> str:
+    """Sync the sample world once into a database the per-test databases are copied from."""
+    root = tmp / "demo"
+    shutil.copytree(world_template.path.parent, root, symlinks=True)
+    url = server.create_database()
+    cfg = _use_url(write_demo_config(root), url)
+    store = service.open_store(cfg)
+    service.sync(cfg, store)
+    service.sync_sources(cfg, store)
+    store.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_synced_template(
+    request: pytest.FixtureRequest,
+    world_template: SampleWorld,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    return _synced_database(server, world_template, tmp_path_factory.mktemp("pgtmpl"))
+
+
 @pytest.fixture
-def synced(world_dir: tuple[SampleWorld, Path]) -> Iterator[Synced]:
+def synced(
+    world_dir: tuple[SampleWorld, Path], backend: str, request: pytest.FixtureRequest
+) -> Iterator[Synced]:
     world, root = world_dir
+    if backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        template: str = request.getfixturevalue("pg_synced_template")
+        # The synced world is the same for every test: copy the synced database.
+        url = server.create_database(template=template)
+        cfg = _use_url(write_demo_config(root), url)
+        store = service.open_store(cfg)
+        yield Synced(world=world, config=cfg, store=store, root=root)
+        store.close()
+        server.drop_database(url)
+        return
     cfg = load_config(write_demo_config(root))
     store = service.open_store(cfg)
     service.sync(cfg, store)
@@ -49,13 +119,22 @@ def synced(world_dir: tuple[SampleWorld, Path]) -> Iterator[Synced]:
     store.close()
 
 
-@pytest.fixture(scope="session")
-def synced_ro(world_template: SampleWorld, tmp_path_factory: pytest.TempPathFactory) -> Synced:
-    """One synced copy shared by read-only tests (plans, status)."""
+@pytest.fixture(scope="session", params=BACKENDS)
+def synced_ro(
+    world_template: SampleWorld,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Synced:
+    """One synced copy per store kind, shared by read-only tests (plans, status)."""
     root = tmp_path_factory.mktemp("ro") / "demo"
     shutil.copytree(world_template.path.parent, root, symlinks=True)
     world = SampleWorld(path=root / "linux", shas=dict(world_template.shas))
-    cfg = load_config(write_demo_config(root))
+    cfg_path = write_demo_config(root)
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        cfg = _use_url(cfg_path, server.create_database())
+    else:
+        cfg = load_config(cfg_path)
     store = service.open_store(cfg)
     service.sync(cfg, store)
     service.sync_sources(cfg, store)

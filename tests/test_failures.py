@@ -25,6 +25,13 @@ from tracker import service
 from tracker.config import load_config
 from tracker.store.models import SyncRun
 
+
+@pytest.fixture
+def backend() -> str:
+    """These cases are about SQLite files and local locks."""
+    return "sqlite"
+
+
 RUN = "import sys, tracker.cli as c; c.main(sys.argv[1:])"
 
 

@@ -13,6 +13,13 @@ from tracker.errors import LockedError
 from tracker.lock import hold_lock, lock_path
 from tracker.paths import PROJECT_ROOT
 
+
+@pytest.fixture
+def backend() -> str:
+    """These cases are about SQLite files and local locks."""
+    return "sqlite"
+
+
 # What cli.py will do once it calls register(app); guarded so it also works after that.
 RUN_CLI = """
 import sys
@@ -43,9 +50,9 @@ def test_second_holder_gets_locked_error(tmp_path: Path) -> None:
         pass
 
 
-def test_lock_lives_next_to_the_database(synced_ro: Synced) -> None:
-    db = Path(synced_ro.config.database_url.removeprefix("sqlite:///"))
-    assert lock_path(synced_ro.config) == db.with_name("tracker.db.lock")
+def test_lock_lives_next_to_the_database(synced: Synced) -> None:
+    db = Path(synced.config.database_url.removeprefix("sqlite:///"))
+    assert lock_path(synced.config) == db.with_name("tracker.db.lock")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

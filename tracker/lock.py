@@ -1,4 +1,5 @@
-"""One tracker run at a time: an advisory ``flock`` on a lock file.
+"""One tracker run at a time: an advisory ``flock`` on a lock file (and, on PostgreSQL, the
+database's advisory lock).
 
 cron can start a run while the previous one is still going (a slow fetch, a big sync). Two runs
 writing the database and the dashboard together would interleave; the second one instead stops at
@@ -65,8 +66,67 @@ def _read_holder(fd: int) -> str:
     return f" (pid {text})" if text.isdigit() else ""
 
 
+# pg_try_advisory_lock takes a bigint; this one is "tracker" in ASCII, fixed so that every
+# host's tracker agrees on it.
+_ADVISORY_KEY = 0x747261636B6572
+
+
+@contextlib.contextmanager
+def database_lock(url: str) -> Iterator[None]:
+    """A PostgreSQL session advisory lock: held by the connection, so it spans hosts and is
+    released by the server when the holder's connection ends, however the process dies."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(url, poolclass=_null_pool())
+    try:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open database for the run lock: {exc}") from None
+        with conn:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY})
+            if not got.scalar():
+                holder = conn.execute(
+                    text(
+                        "SELECT a.client_addr, a.pid FROM pg_locks l "
+                        "JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND l.objid = (:k & 4294967295) LIMIT 1"
+                    ),
+                    {"k": _ADVISORY_KEY},
+                ).first()
+                who = f" (server pid {holder.pid})" if holder else ""
+                raise LockedError(
+                    f"another tracker run{who} holds the database's run lock; "
+                    "not starting a second one"
+                )
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def _null_pool() -> type:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
 @contextlib.contextmanager
 def run_lock(config: Config) -> Iterator[Path]:
-    """The lock every cron-able command (sync, dashboard) holds while it runs."""
+    """The lock every cron-able command (sync, dashboard) holds while it runs.
+
+    A shared PostgreSQL database may be synced from several hosts, whose lock files cannot see
+    each other: there the database's advisory lock is taken too.
+    """
     with hold_lock(lock_path(config)) as p:
-        yield p
+        if config.database_url.startswith("postgresql"):
+            with database_lock(config.database_url):
+                yield p
+        else:
+            yield p

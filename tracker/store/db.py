@@ -57,7 +57,9 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # configparser treats "%" as interpolation; URLs carry %-escapes (a socket path, a password).
+    url = engine.url.render_as_string(hide_password=False)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["engine"] = engine
     return cfg
 

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tracker.store.types import UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -46,7 +47,7 @@ class Change(Base):
     subject: Mapped[str] = mapped_column(Text)
     author_email: Mapped[str | None] = mapped_column(String(320))
     mainline_sha: Mapped[str | None] = mapped_column(SHA, unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
 
 
 class Commit(Base):
@@ -144,7 +145,7 @@ class Branch(Base):
     base_sha: Mapped[str | None] = mapped_column(SHA)
     base_release_index: Mapped[int | None] = mapped_column(Integer)
     head_sha: Mapped[str | None] = mapped_column(SHA)
-    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
 
 
 class BranchCommit(Base):
@@ -175,7 +176,7 @@ class BranchState(Base):
     evidence: Mapped[str] = mapped_column(Text)
     position: Mapped[int | None] = mapped_column(Integer)
     simulation: Mapped[str | None] = mapped_column(Text)
-    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
 
 
 class Series(Base):
@@ -198,7 +199,7 @@ class SeriesVersion(Base):
     cover_message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     total: Mapped[int] = mapped_column(Integer)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
-    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
 
 
 class Message(Base):
@@ -210,7 +211,7 @@ class Message(Base):
     clean_subject: Mapped[str | None] = mapped_column(Text, index=True)
     from_name: Mapped[str | None] = mapped_column(String(256))
     from_email: Mapped[str | None] = mapped_column(String(320))
-    date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    date: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
     in_reply_to: Mapped[str | None] = mapped_column(String(998))
     list_id: Mapped[str | None] = mapped_column(String(256))
     kind: Mapped[str] = mapped_column(String(32), index=True)
@@ -231,7 +232,7 @@ class MmPatch(Base):
     subject: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(64))
     change_id: Mapped[int | None] = mapped_column(ForeignKey("changes.id"), index=True)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
 
 
 class MmState(Base):
@@ -241,7 +242,7 @@ class MmState(Base):
     filename: Mapped[str] = mapped_column(ForeignKey("mm_patches.filename", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
 
 
@@ -259,7 +260,7 @@ class StableEvent(Base):
     branch: Mapped[str] = mapped_column(String(64))
     upstream_sha: Mapped[str] = mapped_column(SHA)
     message_id: Mapped[str] = mapped_column(String(998))
-    at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
     details: Mapped[str] = mapped_column(Text, default="{}")
 
 
@@ -275,7 +276,7 @@ class Source(Base):
     etag: Mapped[str | None] = mapped_column(String(512))
     last_modified: Mapped[str | None] = mapped_column(String(128))
     cursor: Mapped[str | None] = mapped_column(Text)
-    last_success: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
 
 
 class Document(Base):
@@ -288,7 +289,7 @@ class Document(Base):
     key: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     content_type: Mapped[str | None] = mapped_column(String(128))
-    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -298,8 +299,8 @@ class SyncRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(256), index=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16))
     added: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
@@ -316,4 +317,4 @@ class BranchPrerequisite(Base):
     fix_sha: Mapped[str] = mapped_column(SHA, primary_key=True)
     prerequisite_sha: Mapped[str] = mapped_column(SHA, primary_key=True)
     evidence: Mapped[str] = mapped_column(Text)
-    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
