@@ -183,3 +183,34 @@ def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path: Path) -> 
     finally:
         os.chdir(cwd)
     assert cfg.database_url == f"sqlite:///{tmp_path / 'etc' / 'data' / 'tracker.db'}"
+
+
+def test_readers_work_on_a_read_only_database(synced: Synced, tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    if not _tmpfs(ro, "64m"):
+        pytest.skip("mounting a small tmpfs needs privileges this machine does not give")
+    try:
+        synced.store.close()
+        db = ro / "tracker.db"
+        db.write_bytes(_db(synced).read_bytes())
+        cfg = _with_source(synced, "")
+        cfg.write_text(cfg.read_text().replace(str(_db(synced)), str(db)))
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        shas = synced.world.shas
+        sha = next(iter(v for k, v in shas.items() if k != "INIT"))
+        for args in (
+            ["plan", "linux-6.1.y"],
+            ["status", sha[:12]],
+            ["dashboard", "--out", str(tmp_path / "site")],
+        ):
+            code, out, err = _run("--config", str(cfg), *args)
+            assert code in (0, 5), (args, err)  # 5: a sample sha that is not a topic commit
+            assert "read-only" not in err and "migrate" not in err, (args, err)
+        code, out, err = _run("--config", str(cfg), "plan", "linux-6.1.y")
+        assert code == 0 and "linux-6.1.y" in out
+        assert (tmp_path / "site" / "index.html").exists()
+        code, _, err = _run("--config", str(cfg), "sync", "--quiet")
+        assert code == 11, err
+        assert err.startswith("tracker: error: ") and err.count("\n") == 1
+    finally:
+        subprocess.run(["umount", str(ro)], check=False)

@@ -14,23 +14,29 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from tracker.config import Config, xdg_data_home
-from tracker.errors import LockedError, StoreError
+from tracker.errors import LockedError, StoreError, from_os_error
 
 
 def lock_path(config: Config) -> Path:
     """Next to an SQLite database; else in ``$XDG_RUNTIME_DIR/tracker`` or the XDG data dir."""
     url = config.database_url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        db = Path(url.removeprefix("sqlite:///")).expanduser()
-        return db.with_name(db.name + ".lock")
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) if runtime else xdg_data_home()
-    return base / "tracker" / "tracker.lock"
+    base = (Path(runtime) if runtime else xdg_data_home()) / "tracker"
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        db = Path(url.removeprefix("sqlite:///").partition("?")[0]).expanduser()
+        if not db.parent.exists() or os.access(db.parent, os.W_OK):
+            return db.with_name(db.name + ".lock")
+        # A database this user can only read (a dashboard from someone else's store): nothing
+        # this user runs can write it, so a lock of this user's own is enough.
+        digest = hashlib.sha256(str(db.resolve()).encode()).hexdigest()[:16]
+        return base / f"readonly-{digest}.lock"
+    return base / "tracker.lock"
 
 
 @contextlib.contextmanager
@@ -40,7 +46,8 @@ def hold_lock(path: Path, what: str = "tracker") -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise StoreError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
+        what = f"cannot open lock file {path}"
+        raise from_os_error(exc, what) or StoreError(f"{what}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

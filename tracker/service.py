@@ -165,7 +165,8 @@ def plan(config: Config, store: Store, branch: str, topic: str | None = None) ->
         config.topic(topic)
     with store.session() as s:
         result = _plan_in_session(s, config, b, topic)
-        if topic is None:
+        # A read-only store (another user's) still answers; it just cannot remember the answer.
+        if topic is None and not store.read_only:
             _save_states(s, b.name, result)
     return result
 

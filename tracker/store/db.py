@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -12,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker.errors import StoreError, classify
+from tracker.errors import AccessDeniedError, StoreError, classify, from_os_error
 from tracker.paths import MIGRATIONS_DIR
 
 if TYPE_CHECKING:
@@ -24,14 +25,15 @@ if TYPE_CHECKING:
 SCHEMA_REVISION = "0005"
 
 
-def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_ms: int, read_only: bool, dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    # WAL lets the dashboard read while cron syncs; the busy timeout covers the overlap, and
-    # past it the command stops with "database is locked" (exit 9) instead of waiting forever.
-    cur.execute("PRAGMA journal_mode=WAL")
+    if not read_only:
+        # WAL lets the dashboard read while cron syncs; the busy timeout covers the overlap,
+        # and past it the command stops with "database is locked" (exit 9), not forever.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
     # A plan reads scattered rows of a gigabyte-sized store: mapping the file spares a read()
     # system call per page (half of plan time at 1M commits), and a larger page cache keeps
     # what one command reads twice.
@@ -40,15 +42,47 @@ def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory ones)."""
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
+        return None
+    return Path(url.removeprefix("sqlite:///").partition("?")[0]).expanduser()
+
+
+def _read_only_file(path: Path) -> bool:
+    """An existing database this process cannot write: a read-only directory or filesystem
+    (SQLite needs to create the -wal and -shm files beside it), or a read-only file."""
+    if not path.exists():
+        return False
+    return not (os.access(path.parent, os.W_OK) and os.access(path, os.W_OK))
+
+
+def is_read_only(url: str) -> bool:
+    path = sqlite_path(url)
+    return path is not None and _read_only_file(path)
+
+
 def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    read_only = path is not None and _read_only_file(path)
+    if path is not None and read_only:
+        # WAL needs a writable -shm beside the file; with none possible, read the file as it
+        # is. A writer elsewhere would need this directory too, so none can be mid-commit.
+        url = f"sqlite:///file:{path}?immutable=1&uri=true"
+    elif path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise from_os_error(exc, f"cannot create {path.parent}") or StoreError(
+                f"cannot create {path.parent}: {exc}"
+            ) from None
     try:
         engine = create_engine(url, future=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot open database {url!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", partial(_sqlite_pragmas, int(busy_timeout * 1000)))
+        pragmas = partial(_sqlite_pragmas, int(busy_timeout * 1000), read_only)
+        event.listen(engine, "connect", pragmas)
     return engine
 
 
@@ -103,8 +137,14 @@ class Store:
     """An engine whose schema is at head, and a session factory."""
 
     def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
+        self.read_only = is_read_only(url)
         self.engine = make_engine(url, busy_timeout)
         if not _at_schema_revision(self.engine):
+            if self.read_only:
+                raise AccessDeniedError(
+                    f"database {url} is read-only for this user and needs migrating: run "
+                    "'tracker db upgrade' as a user who can write it"
+                )
             upgrade(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
