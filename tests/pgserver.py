@@ -77,6 +77,7 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        log = self._log_file()
         self._proc = subprocess.Popen(
             [
                 *run_as,
@@ -97,8 +98,11 @@ class PostgresServer:
                 "max_connections=200",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            # A file, not a pipe: nobody reads the server's log while it runs, and a full pipe
+            # would stop the server.
+            stderr=log,
         )
+        os.close(log)
         self.url = f"postgresql+psycopg://{user}@/postgres?host={sock}"
         deadline = time.monotonic() + 30
         while True:
@@ -110,9 +114,13 @@ class PostgresServer:
                 return
             except Exception:
                 if self._proc.poll() is not None or time.monotonic() > deadline:
-                    err = self._proc.stderr.read() if self._proc.stderr else b""
-                    raise RuntimeError(f"postgres did not start: {err.decode()[-500:]}") from None
+                    log = (self._dir / "server.log").read_text(errors="replace")
+                    raise RuntimeError(f"postgres did not start: {log[-500:]}") from None
                 time.sleep(0.1)
+
+    def _log_file(self) -> int:
+        assert self._dir is not None
+        return os.open(self._dir / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
 
     def stop(self) -> None:
         if self._proc is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
@@ -636,12 +636,13 @@ class GitSync:
                 else {}
             )
             new_rows: list[dict[str, Any]] = []
+            known = _prefetch_prefixes(s, {raw.strip().lower() for _, _, raw, _ in pending})
             for src, kind, raw, subject in pending:
                 assert src is not None
                 res = resolve_reference(
                     raw,
                     subject,
-                    lambda p: _prefix_candidates(s, p),
+                    lambda p: known[p] if p in known else _prefix_candidates(s, p),
                     lambda subj: _subject_candidates(s, subj),
                 )
                 edge = unresolved.get((kind, src, raw))
@@ -701,6 +702,27 @@ class GitSync:
             insert_ignore(s, Edge, new_rows)
             cursor.cursor = str(top)
             stats.edges += len(new_rows)
+
+
+def _prefetch_prefixes(s: Session, prefixes: set[str]) -> dict[str, list[Candidate]]:
+    """Candidates for many abbreviated shas, a few hundred index ranges per query.
+
+    A query per reference costs a round trip each on PostgreSQL (seconds per thousand).
+    """
+    wanted = sorted(p for p in prefixes if 4 <= len(p) < 40 and all(c in _HEXDIGITS for c in p))
+    found: dict[str, list[Candidate]] = {p: [] for p in wanted}
+    cols = (Commit.sha, Commit.subject, Commit.mainline)
+    for chunk in chunked(wanted, 200):
+        ranges = [(Commit.sha >= p) & (Commit.sha < p + "g") for p in chunk]
+        for sha, subject, mainline in s.execute(select(*cols).where(or_(*ranges))):
+            for p in chunk:
+                if sha.startswith(p):
+                    found[p].append(Candidate(sha, subject, mainline))
+    # As the one-prefix query answers: the first three in sha order (its index range scan).
+    return {p: sorted(c, key=lambda x: x.sha)[:3] for p, c in found.items()}
+
+
+_HEXDIGITS = frozenset("0123456789abcdef")
 
 
 def _prefix_candidates(s: Session, prefix: str) -> list[Candidate]:
