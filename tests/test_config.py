@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tracker.config import DEFAULT_TOPICS, SCHEMA, find_config, load_config, parse_config
-from tracker.errors import ConfigError
+from tracker.errors import ConfigError, ConfigWarning
 from tracker.paths import PROJECT_ROOT
 
 EXAMPLE = PROJECT_ROOT / "config.example.toml"
@@ -116,3 +116,25 @@ def test_other_project_trailer_style() -> None:
     assert cfg.mainline.ref == "main"
     assert cfg.branch("stable-2.4").ref == "stable/2.4"
     assert cfg.branch("stable-2.4").version == "2.4"
+
+
+def test_no_topics_warns_once_and_names_the_defaults() -> None:
+    data = {"repositories": [{"name": "p", "path": "."}], "mainline": {"repository": "p"}}
+    with pytest.warns(ConfigWarning, match=r"no \[\[topics\]\].*lazy-mmu") as seen:
+        cfg = parse_config(data, Path("/etc/tracker.toml"))
+    assert len(seen) == 1 and "/etc/tracker.toml" in str(seen[0].message)
+    assert cfg.topics == DEFAULT_TOPICS
+
+
+def test_an_all_paths_topic_takes_every_commit() -> None:
+    from tracker.topics import TopicClassifier
+
+    data = {
+        "repositories": [{"name": "p", "path": "."}],
+        "topics": [{"name": "all", "paths": ["*"]}],
+    }
+    cfg = parse_config(data, None)
+    classify = TopicClassifier(cfg.topics).classify
+    assert [m.topic for m in classify("net: x", "", ["drivers/net/a/b.c"])] == ["all"]
+    assert [m.topic for m in classify("doc", "", [".mailmap"])] == ["all"]
+    assert classify("empty merge", "", []) == []

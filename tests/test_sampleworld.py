@@ -183,3 +183,13 @@ def test_every_status_occurs(synced_ro: Synced) -> None:
         "unresolved",
         "prerequisite",
     }
+
+
+def test_why_says_each_fact_once(synced_ro: Synced) -> None:
+    w = synced_ro.world.shas
+    for key in ("H6", "H3"):
+        rep = service.why(synced_ro.config, synced_ro.store, w[key], "linux-6.1.y")
+        for link in rep.chain:
+            lines = list(link.evidence)
+            for i, line in enumerate(lines):
+                assert not any(line in other for j, other in enumerate(lines) if j != i), lines

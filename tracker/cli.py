@@ -6,8 +6,9 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -304,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into one line and an exit code."""
     from typer.exceptions import TyperException  # usage errors (typer's own click) derive from it
 
+    warnings.showwarning = _warn_line
+
     try:
         # Not standalone: typer would turn Ctrl-C into a silent exit 130 and never let the
         # handlers below run.
@@ -337,6 +340,18 @@ def main(argv: list[str] | None = None) -> None:
             _interrupted()
         if isinstance(code, int) and code:
             sys.exit(code)
+
+
+def _warn_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    # Advisories from the library (ConfigWarning) are one line, like errors; others too.
+    print(f"tracker: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _interrupted() -> None:

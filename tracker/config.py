@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracker.errors import ConfigError
+from tracker.errors import ConfigError, ConfigWarning
 from tracker.parse.trailers import DEFAULT_UPSTREAM_PATTERNS
 
 SOURCE_KINDS = (
@@ -309,6 +310,17 @@ def _sqlite_relative_to(config_path: Path | None, url: str) -> str:
     return f"{prefix}{resolved}{sep}{query}"
 
 
+def _default_topics(path: Path | None) -> tuple[TopicConfig, ...]:
+    names = ", ".join(t.name for t in DEFAULT_TOPICS)
+    warnings.warn(
+        f"{path or '<config>'}: no [[topics]]: watching the kernel defaults ({names}); "
+        'add [[topics]] (paths = ["*"] watches every path) to choose',
+        ConfigWarning,
+        stacklevel=3,
+    )
+    return DEFAULT_TOPICS
+
+
 def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
     top = _Reader(data, path, "")
     top.check_keys(set(SCHEMA))
@@ -445,7 +457,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         repositories=repos,
         mainline=mainline,
         branches=tuple(branches),
-        topics=tuple(topics) if "topics" in data else DEFAULT_TOPICS,
+        topics=tuple(topics) if "topics" in data else _default_topics(path),
         sources=tuple(sources),
         upstream_patterns=upstream,
         templates_dir=_resolve(path, tdir) if tdir else None,

@@ -111,6 +111,10 @@ class InterruptedRun(TrackerError):
     exit_code = 130
 
 
+class ConfigWarning(UserWarning):
+    """A configuration that works but probably does not say what its author meant."""
+
+
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
 

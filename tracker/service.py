@@ -367,7 +367,8 @@ def _explain(
             step.sha,
             step.subject,
             "decision" if depth == 0 else "depends on",
-            (f"{step.status}: {step.reason}", *step.evidence),
+            # The reason is usually built from the first fact: say it once.
+            (f"{step.status}: {step.reason}", *(e for e in step.evidence if e not in step.reason)),
         )
     )
     for dst, raw, rule, evidence in s.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tracker.config import DEFAULT_TOPICS
 from tracker.errors import ConfigError
 from tracker.sampleworld.history import SampleWorld, build_world
 from tracker.sampleworld.mails import write_mails
@@ -43,6 +44,18 @@ path = "mail"
 """
 
 
+def _topics_toml() -> str:
+    # The kernel topics tracker watches by default, written out: a config should say what it
+    # watches (a config without [[topics]] gets a warning).
+    out = []
+    for t in DEFAULT_TOPICS:
+        out.append(
+            f'\n[[topics]]\nname = "{t.name}"\npaths = {list(t.paths)!r}\n'
+            f"symbols = {list(t.symbols)!r}\nkeywords = {list(t.keywords)!r}\n"
+        )
+    return "".join(out).replace("'", '"')
+
+
 def prepare_demo(directory: Path) -> Path:
     """Build the world afresh in ``directory`` and return the path of its config."""
     build_demo_world(directory)
@@ -67,5 +80,5 @@ def build_demo_world(directory: Path) -> SampleWorld:
 def write_demo_config(directory: Path) -> Path:
     directory = directory.resolve()
     cfg = directory / "tracker.toml"
-    cfg.write_text(DEMO_CONFIG.format(db=directory / "tracker.db"))
+    cfg.write_text(DEMO_CONFIG.format(db=directory / "tracker.db") + _topics_toml())
     return cfg
