@@ -121,16 +121,20 @@ def _sync(cfg: Config, fetch: bool, source: str | None, no_git: bool, quiet: boo
             bar.advance(tasks[phase], n)
 
         reports = service.sync_sources(cfg, store, progress, source) if cfg.sources else []
+        stats = None
         if not no_git and source is None:
             refetch = fetch or any(r.fetch_shas for r in reports)
             stats = service.sync(cfg, store, progress, fetch=refetch)
-            branches = ", ".join(f"{k} +{v}" for k, v in stats.branch_commits.items())
-            out.print(
-                f"git: {stats.mainline_commits} mainline commits, {stats.tags} tags, "
-                f"branches: {branches or 'none'}, {stats.patch_id_links} backports found by "
-                f"patch-id, {stats.edges} edges",
-                markup=False,
-            )
+    # Summaries only once the live display has gone: printed under it, the display's last
+    # redraw would erase them.
+    if stats is not None:
+        branches = ", ".join(f"{k} +{v}" for k, v in stats.branch_commits.items())
+        out.print(
+            f"git: {stats.mainline_commits} mainline commits, {stats.tags} tags, "
+            f"branches: {branches or 'none'}, {stats.patch_id_links} backports found by "
+            f"patch-id, {stats.edges} edges",
+            markup=False,
+        )
     failed = []
     for r in reports:
         c = r.counts
