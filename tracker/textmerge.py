@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, count
 
 from tracker.errors import TrackerError
 
@@ -92,17 +92,18 @@ class _Text:
 
     __slots__ = ("complete", "ids", "n", "parts")
 
-    def __init__(self, data: bytes, table: dict[bytes, int]) -> None:
+    def __init__(self, data: bytes, table: dict[bytes, int], serial: Iterator[int]) -> None:
         parts = data.split(b"\n")
         last = parts.pop()
-        setdefault = table.setdefault
-        ids = [setdefault(p, len(table)) for p in parts]
+        # a line's id is the serial number it got when first seen: ids are not dense, but
+        # interning stays in C (dict.setdefault mapped over the lines)
+        ids = list(map(table.setdefault, parts, serial))
         self.complete = not last
         if last:
             # a line without its newline differs from the same text with one; no complete
             # line's key contains b"\n", so this key cannot collide
             parts.append(last)
-            ids.append(setdefault(last + b"\n", len(table)))
+            ids.append(table.setdefault(last + b"\n", next(serial)))
         self.parts = parts
         self.ids = ids
         self.n = len(ids)
@@ -173,8 +174,11 @@ def _find_lcs(
     Returns the chosen common run (first, last line in a, first, last line in b), () when
     there is none, or None when git falls back to the classic algorithm.
     """
-    counts = Counter(a[s1:e1])
+    seg = a[s1:e1]
+    counts = Counter(seg)
     count_of = counts.get
+    # first occurrence of each line: later pairs win, so feed them last to first
+    first = dict(zip(reversed(seg), range(e1 - 1, s1 - 1, -1), strict=True))
     index = a.index
     index_cnt = _MAX_CHAIN_LENGTH + 1
     has_common = False
@@ -189,19 +193,24 @@ def _find_lcs(
         if cnt is not None:
             has_common = True
             if cnt <= index_cnt:
-                at = index(x, s1, e1)
+                at = first[x]
                 while True:
                     as_, bs = at, bp
-                    while as_ > s1 and bs > s2 and a[as_ - 1] == b[bs - 1]:
-                        as_ -= 1
-                        bs -= 1
+                    if at > s1 and bp > s2 and a[at - 1] == b[bp - 1]:
+                        back = _run_back(a, at, b, bp, at - s1 if at - s1 < bp - s2 else bp - s2)
+                        as_ -= back
+                        bs -= back
                     ae, be = at, bp
-                    while ae < last1 and be < last2 and a[ae + 1] == b[be + 1]:
-                        ae += 1
-                        be += 1
+                    if at < last1 and bp < last2 and a[at + 1] == b[bp + 1]:
+                        room = last1 - at if last1 - at < last2 - bp else last2 - bp
+                        ahead = _run_ahead(a, at + 1, b, bp + 1, room)
+                        ae += ahead
+                        be += ahead
                     rc = cnt
                     if rc > 1 and ae > as_:
-                        rc = min(rc, min(map(counts.__getitem__, a[as_ : ae + 1])))
+                        low = min(map(counts.__getitem__, a[as_ : ae + 1]))
+                        if low < rc:
+                            rc = low
                     if b_next <= be:
                         b_next = be + 1
                     if best_len < ae - as_ or rc < index_cnt:
@@ -218,6 +227,50 @@ def _find_lcs(
     if has_common and index_cnt > _MAX_CHAIN_LENGTH:
         return None
     return best
+
+
+def _run_ahead(a: Sequence[int], i: int, b: Sequence[int], j: int, limit: int) -> int:
+    """How many lines a[i:] and b[j:] have in common at their start (at most limit).
+
+    Compares growing slices (in C) and bisects the first one that differs, instead of
+    stepping line by line in Python through long unchanged runs.
+    """
+    n, step = 0, 4
+    while n < limit:
+        size = step if step < limit - n else limit - n
+        if a[i + n : i + n + size] == b[j + n : j + n + size]:
+            n += size
+            step <<= 1
+            continue
+        while size > 1:
+            half = size >> 1
+            if a[i + n : i + n + half] == b[j + n : j + n + half]:
+                n += half
+                size -= half
+            else:
+                size = half
+        return n
+    return n
+
+
+def _run_back(a: Sequence[int], i: int, b: Sequence[int], j: int, limit: int) -> int:
+    """How many lines end a[:i] and b[:j] alike (at most limit)."""
+    n, step = 0, 4
+    while n < limit:
+        size = step if step < limit - n else limit - n
+        if a[i - n - size : i - n] == b[j - n - size : j - n]:
+            n += size
+            step <<= 1
+            continue
+        while size > 1:
+            half = size >> 1
+            if a[i - n - half : i - n] == b[j - n - half : j - n]:
+                n += half
+                size -= half
+            else:
+                size = half
+        return n
+    return n
 
 
 def _bogosqrt(n: int) -> int:
@@ -624,7 +677,8 @@ def diff_hunks(a: bytes, b: bytes) -> list[tuple[int, int, int, int]]:
     """The changed regions from a to b as the merge sees them: 0-based start and count in a,
     then in b."""
     table: dict[bytes, int] = {}
-    ta, tb = _Text(a, table), _Text(b, table)
+    serial = count()
+    ta, tb = _Text(a, table, serial), _Text(b, table, serial)
     return [(i1, c1, i2, c2) for i1, i2, c1, c2 in _diff(ta.ids, tb.ids)]
 
 
@@ -753,9 +807,10 @@ def merge(
     """git's content merge of three versions of a text file (labels name the conflict
     markers of the rendered text, as git's branch names do)."""
     table: dict[bytes, int] = {}
-    b = _Text(base, table)
-    o = _Text(ours, table)
-    t = _Text(theirs, table)
+    serial = count()
+    b = _Text(base, table, serial)
+    o = _Text(ours, table, serial)
+    t = _Text(theirs, table, serial)
     x1 = _diff(b.ids, o.ids)
     x2 = _diff(b.ids, t.ids)
     if not x1:
