@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -114,7 +115,7 @@ def triples(paths: list[str], rng: random.Random) -> list[tuple[str, bytes, byte
 
 def git_merge(
     repo: Path, cases: list[tuple[str, bytes, bytes, bytes]]
-) -> tuple[dict[str, bytes], set[str], float]:
+) -> tuple[dict[str, bytes], set[str], float, float]:
     fi = FastImport()
     base = fi.commit("refs/heads/base", "base", {p: FileState(b) for p, b, _o, _t in cases})
     fi.commit("refs/heads/ours", "ours", {p: FileState(o) for p, _b, o, _t in cases}, parent=base)
@@ -122,9 +123,11 @@ def git_merge(
         "refs/heads/theirs", "theirs", {p: FileState(t) for p, _b, _o, t in cases}, parent=base
     )
     fi.run(repo)
-    t0 = time.perf_counter()
+    t0, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = git(repo, "merge-tree", "--write-tree", "--name-only", "ours", "theirs", check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     elapsed = time.perf_counter() - t0
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode not in (0, 1):
         raise RuntimeError(proc.stderr.decode(errors="replace"))
     lines = proc.stdout.decode().split("\n")
@@ -149,7 +152,7 @@ def git_merge(
         size = int(batch[pos:eol].split()[2])
         contents[path] = batch[eol + 1 : eol + 1 + size]
         pos = eol + 1 + size + 1
-    return contents, conflicted, elapsed
+    return contents, conflicted, elapsed, cpu
 
 
 def myers_clean(tmp: Path, base: bytes, ours: bytes, theirs: bytes) -> bool:
@@ -178,10 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="merge-real-"))
     try:
         repo = init_repo(tmp / "repo")
-        contents, conflicted, git_s = git_merge(repo, cases)
-        t0 = time.perf_counter()
+        contents, conflicted, git_s, git_cpu = git_merge(repo, cases)
+        t0, cpu0 = time.perf_counter(), time.process_time()
         results = [merge(b, o, t, labels=("ours", "theirs")) for _p, b, o, t in cases]
-        ours_s = time.perf_counter() - t0
+        ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         bad = 0
         for (path, *_), res in zip(cases, results, strict=True):
             if res.clean != (path not in conflicted) or res.rendered != contents[path]:
@@ -197,9 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"disagreements with git (verdict or bytes, markers included): {bad}")
         print(
-            f"tracker.textmerge: {ours_s:7.2f}s ({1000 * ours_s / n:.2f} ms/merge), {clean} clean"
+            f"tracker.textmerge: {ours_s:7.2f}s wall, {ours_cpu:6.2f}s CPU "
+            f"({1000 * ours_cpu / n:.2f} ms CPU/merge), {clean} clean"
         )
-        print(f"git merge-tree:    {git_s:7.2f}s ({1000 * git_s / n:.2f} ms/merge, one process)")
+        print(
+            f"git merge-tree:    {git_s:7.2f}s wall, {git_cpu:6.2f}s CPU "
+            f"({1000 * git_cpu / n:.2f} ms CPU/merge, one process, reading the trees included)"
+        )
         if args.myers:
             myers = [myers_clean(tmp, b, o, t) for _p, b, o, t in cases]
             wrong = sum(m != (p not in conflicted) for m, (p, *_) in zip(myers, cases, strict=True))
