@@ -206,7 +206,8 @@ def test_regions_left_to_myers(repo: Path, calls: Counter[str]) -> None:
     enough and hands the region to git's myers, with its cleanup of unmatched lines."""
     triples: list[Triple] = []
     for seed in range(40):
-        gen = Texts(seed, [b"a\n", b"b\n", b"}\n", b"\n", b"c\n"][: 2 + seed % 4], 0.03 * (seed % 2))
+        vocabulary = [b"a\n", b"b\n", b"}\n", b"\n", b"c\n"][: 2 + seed % 4]
+        gen = Texts(seed, vocabulary, 0.03 * (seed % 2))
         rng = gen.rng
         base = gen.lines(rng.choice([100, 400, 1200]))
         span = rng.choice([3, 40, 200])
