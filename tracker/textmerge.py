@@ -108,11 +108,6 @@ class _Text:
         self.ids = ids
         self.n = len(ids)
 
-    def record(self, i: int) -> bytes:
-        if i == self.n - 1 and not self.complete:
-            return self.parts[i]
-        return self.parts[i] + b"\n"
-
     def chunk(self, start: int, end: int) -> bytes:
         if end <= start:
             return b""
