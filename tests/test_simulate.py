@@ -87,7 +87,8 @@ def test_conflict_reports_hunks_in_parent_theirs_and_ours(repo: Path) -> None:
     (hunk,) = conflict.hunks
     assert (hunk.base.start, hunk.base.count) == (20, 2)
     assert (hunk.theirs.start, hunk.theirs.count) == (20, 2)
-    assert hunk.ours is not None and (hunk.ours.start, hunk.ours.count) == (21, 1)
+    # git's conflict markers show ours' lines 20-21: the conflict spans both sides' changes
+    assert hunk.ours is not None and (hunk.ours.start, hunk.ours.count) == (20, 2)
 
 
 def test_already_present_is_an_empty_result(repo: Path) -> None:

@@ -11,7 +11,8 @@ rename detection drags in, so the cost follows the size of the patch. The rules 
 merge-ort, read from its source and checked against git 2.39 by the differential test: which
 rename sources are "relevant", exact then basename then matrix rename matching with git's own
 similarity estimate, directory renames in the default "conflict" mode, and handle_content_merge's
-mode and content rules. Content merges go through libgit2's copy of xdiff, which is git's.
+mode and content rules. Content merges are git's own (tracker.textmerge: histogram diff and
+xdl_merge as merge-ort calls them), not libgit2's, whose merge diffs with myers.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 import pygit2
-from pygit2.enums import DiffOption, MergeFlag
+from pygit2.enums import DiffOption
 
+from tracker import textmerge
 from tracker.errors import GitError, InvalidRevisionError, RepositoryError, UnknownCommitError
 
 __all__ = [
@@ -557,26 +559,23 @@ class _Engine:
 
     def file_merge(
         self, base: pygit2.Oid, ours: pygit2.Oid, theirs: pygit2.Oid
-    ) -> pygit2.Oid | None:
-        """libgit2's xdiff merge of three blobs; None when it leaves conflict markers."""
-        trees: list[pygit2.Tree] = []
-        for oid in (base, ours, theirs):
-            builder = self.repo.TreeBuilder()
-            builder.insert("f", oid, _S_IFREG | 0o644)
-            trees.append(cast(pygit2.Tree, self.repo[builder.write()]))
-        index = self.repo.merge_trees(trees[0], trees[1], trees[2], flags=MergeFlag(0))
-        if index.conflicts is not None:
-            return None
-        return index["f"].id
+    ) -> tuple[pygit2.Oid | None, tuple[textmerge.Conflict, ...]]:
+        """git's content merge of three blobs (tracker.textmerge): the merged blob, or None
+        and the conflicting regions."""
+        result = textmerge.merge(self.data(base), self.data(ours), self.data(theirs))
+        if result.merged is None:
+            return None, result.conflicts
+        return self.repo.create_blob(result.merged), ()
 
     def is_binary(self, oid: pygit2.Oid) -> bool:
         return b"\0" in self.data(oid)[:_BINARY_PROBE]
 
     def hunks(self, a: pygit2.Oid, b: pygit2.Oid) -> list[tuple[int, int, int, int]]:
-        blob_a = cast(pygit2.Blob, self.repo[a])
-        blob_b = cast(pygit2.Blob, self.repo[b])
-        patch = self.repo.diff(blob_a, blob_b, context_lines=0)
-        return [(h.old_start, h.old_lines, h.new_start, h.new_lines) for h in patch.hunks]
+        """Changed regions from a to b as the merge diffs them, in hunk-header numbers."""
+        return [
+            (i1 + 1 if c1 else i1, c1, i2 + 1 if c2 else i2, c2)
+            for i1, c1, i2, c2 in textmerge.diff_hunks(self.data(a), self.data(b))
+        ]
 
     # --- tree building --------------------------------------------------------------------
 
@@ -1140,7 +1139,7 @@ class _Merge:
                 path, ConflictKind.BINARY, f"{path}: cannot merge binary files", base_path=base_path
             )
             return None
-        merged = eng.file_merge(base_oid, o.oid, t.oid)
+        merged, regions = eng.file_merge(base_oid, o.oid, t.oid)
         if merged is None:
             kind = ConflictKind.ADD_ADD if b is None else ConflictKind.CONTENT
             self.conflict(
@@ -1148,32 +1147,16 @@ class _Merge:
                 kind,
                 f"{path}: content conflict",
                 base_path=base_path,
-                hunks=self.conflict_hunks(base_oid, o.oid, t.oid),
+                hunks=tuple(
+                    ConflictHunk(
+                        LineRange(c.base + 1, c.base_count),
+                        LineRange(c.theirs + 1, c.theirs_count),
+                        LineRange(c.ours + 1, c.ours_count),
+                    )
+                    for c in regions
+                ),
             )
         return merged
-
-    def conflict_hunks(
-        self, b: pygit2.Oid, o: pygit2.Oid, t: pygit2.Oid
-    ) -> tuple[ConflictHunk, ...]:
-        ours = self.eng.hunks(b, o)
-        theirs = self.eng.hunks(b, t)
-        out: list[ConflictHunk] = []
-        for ts, tl, tns, tnl in theirs:
-            t_lo, t_hi = _base_span(ts, tl)
-            hits = [
-                h
-                for h in ours
-                if not (_base_span(h[0], h[1])[1] < t_lo or t_hi < _base_span(h[0], h[1])[0])
-            ]
-            if not hits:
-                continue
-            o_lo = min(h[2] if h[3] else h[2] + 1 for h in hits)
-            o_hi = max(h[2] + h[3] - 1 if h[3] else h[2] for h in hits)
-            ours_range = LineRange(o_lo, max(o_hi - o_lo + 1, 0))
-            out.append(ConflictHunk(_range(ts, tl), _range(tns, tnl), ours_range))
-        if not out:
-            out = [ConflictHunk(_range(a, b_), _range(c, d), None) for a, b_, c, d in theirs]
-        return tuple(out)
 
 
 def _match_mask(stages: Sequence[_Ver | None]) -> int:
@@ -1190,13 +1173,6 @@ def _match_mask(stages: Sequence[_Ver | None]) -> int:
 def _range(start: int, count: int) -> LineRange:
     # git's hunk header names the line *before* an empty range; LineRange names the one after
     return LineRange(start if count else start + 1, count)
-
-
-def _base_span(start: int, count: int) -> tuple[int, int]:
-    """0-based half-open base span of a hunk, as xdiff's merge compares them."""
-    if count == 0:
-        return start, start
-    return start - 1, start - 1 + count
 
 
 def _find_dir_rename(path: str, renames: Mapping[str, str]) -> tuple[str, str] | None:
