@@ -68,7 +68,13 @@ def test_given_order_is_simulated_and_later_steps_stay_candidates(synced_ro: Syn
     bad = check.check_commits(cfg, store, B61, [s["H1"], s["HX"]])
     assert [st.verdict for st in bad.steps] == ["conflict", "clean"]
     assert [p.sha for p in bad.steps[0].prerequisites] == [s["HX"]]
-    assert bad.counts() == {"clean": 1, "conflict": 1, "already-present": 0, "blocked": 0}
+    assert bad.counts() == {
+        "clean": 1,
+        "conflict": 1,
+        "already-present": 0,
+        "blocked": 0,
+        "manual": 0,
+    }
 
 
 def test_every_sha_is_validated_before_simulating(synced_ro: Synced) -> None:
