@@ -6,11 +6,14 @@ checked against what git cherry-pick does with the same commits.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from tests.gitutil import CherryPicker, add_worktree, commit_files, git, git_out, init_repo
+from tracker.gitio import blame_lines
 from tracker.simulate import (
     PrerequisiteMode,
     SearchLimits,
@@ -221,3 +224,37 @@ def test_blame_is_cached_per_path_and_parent(repo: Path) -> None:
     git(repo, "branch", "-f", "other", "stable")
     simulate_sequence(repo, "other", [s["M"]], search=sess)
     assert first == 1 and sess.stats.blame_calls == 1
+
+
+def test_git_blame_from_an_anchor_agrees_with_a_full_libgit2_blame(repo: Path) -> None:
+    """The session blames later parents back to an earlier, cached one (with git blame); the
+    answer must be the one a full blame from the branch's base gives (libgit2's, uncached)."""
+    rng = random.Random(5)
+    text = [f"line {i}" for i in range(1, 61)]
+    parents: list[str] = []
+    for n in range(14):
+        for k in rng.sample(range(len(text)), 5):
+            text[k] = f"c{n} {k}"
+        if n % 3 == 1:
+            text.insert(rng.randrange(len(text)), f"inserted {n}")
+        if n % 4 == 2:
+            del text[rng.randrange(len(text))]
+        files = {"a.c": lines(*text)}
+        if n % 5 == 0:
+            files["b.c"] = lines(*(f"noise {n}" for _ in range(3)))
+        parents.append(commit_files(repo, files, f"change {n}", date=1700000000 + n))
+    r = pygit2.Repository(str(repo))
+    boundary = r.revparse_single("stable").id
+    anchored = SearchSession(blame=blame_lines)
+    for sha in parents[3::2]:
+        commit = r[sha]
+        n = len(commit.tree["a.c"].data.splitlines())
+        truth = SearchSession().blame(r, "a.c", commit, boundary, 1, n)
+        assert anchored.blame(r, "a.c", commit, boundary, 1, n) == truth
+        assert anchored.blame(r, "a.c", commit, boundary, 5, 9) == {
+            k: truth[k] for k in range(5, 10)
+        }
+    owners = set(truth.values())
+    assert owners <= {*parents, str(boundary)} and len(owners) > 5
+    # each later parent was blamed back to the previous one, not to the base
+    assert anchored.stats.blame_calls >= len(parents[3::2])

@@ -1952,6 +1952,10 @@ class SearchStats:
         }
 
 
+# (git dir, path, newest sha, oldest sha or None, first line, last line) -> hunks of (first
+# line, count, commit, path in that commit, first line there); may raise GitError
+BlameFn = Callable[[str, str, str, str | None, int, int], list[tuple[int, int, str, str, int]]]
+
 _BLAME_CACHE_PATHS = 2048
 _RESULT_CACHE = 4096
 
@@ -1959,15 +1963,19 @@ _RESULT_CACHE = 4096
 class SearchSession:
     """What one ``tracker check`` run shares across its rounds: limits, budgets, caches, figures.
 
-    Blame answers are cached per (path, fix's parent): consecutive patches of one series, the
-    re-plan rounds and the searches of candidates' own conflicts ask about the same files of the
-    same parents again and again. Every blame goes through :meth:`blame`, which counts it.
+    Blame answers are cached per (path, fix's parent, branch base): consecutive patches of one
+    series, the re-plan rounds and the searches of candidates' own conflicts ask about the same
+    files of the same parents again and again, and a later parent reuses an earlier one's
+    answer (see :meth:`blame`). Every libgit2 blame goes through :meth:`_blame_call`, which
+    counts it.
     """
 
-    def __init__(self, limits: SearchLimits | None = None) -> None:
+    def __init__(self, limits: SearchLimits | None = None, *, blame: BlameFn | None = None) -> None:
         self.limits = limits or SearchLimits()
         self.stats = SearchStats()
-        self._blame: dict[tuple[str, str], dict[int, str]] = {}
+        self.blame_fn = blame
+        self._blame: dict[tuple[str, str, str], dict[int, str]] = {}
+        self._anchors: dict[tuple[str, str], list[pygit2.Commit]] = {}
         self._sizes: dict[str, int] = {}
         self._results: dict[tuple[str, str, frozenset[str]], PrerequisiteResult] = {}
 
@@ -1995,36 +2003,93 @@ class SearchSession:
         lo: int,
         hi: int,
     ) -> dict[int, str]:
-        """Line -> commit that last changed it (between boundary and parent), lines lo..hi."""
-        key = (path, str(parent.id))
+        """Line -> commit that last changed it (between boundary and parent), lines lo..hi.
+
+        A plan's fixes come in mainline order, so the parent of a later fix descends from the
+        parent of an earlier one that conflicted in the same file. Blame then walks only from
+        the new parent back to that anchor (a few commits instead of the whole range since
+        the branch's base) and takes the lines the anchor still has from the anchor's own,
+        cached answer, asking it (recursively, the same way) for lines it lacks.
+        """
+        bkey = str(boundary) if boundary is not None else ""
+        key = (path, str(parent.id), bkey)
         known = self._blame.get(key)
         if known is None:
             if len(self._blame) >= _BLAME_CACHE_PATHS:
                 self._blame.clear()
+                self._anchors.clear()
             known = self._blame[key] = {}
+            self._anchors.setdefault((path, bkey), []).append(parent)
         missing = [k for k in range(lo, hi + 1) if k not in known]
         if missing:
-            self.stats.blame_calls += 1
-            started = time.perf_counter()
-            try:
-                blame = repo.blame(
-                    path,
-                    newest_commit=parent.id,
-                    oldest_commit=boundary,
-                    min_line=missing[0],
-                    max_line=missing[-1],
+            anchor = self._anchor(repo, path, bkey, parent)
+            oldest = anchor.id if anchor is not None else boundary
+            pending: dict[str, dict[int, int]] = {}
+            for start, count, sha, orig_path, orig_start in self._blame_call(
+                repo, path, parent, oldest, missing[0], missing[-1]
+            ):
+                for off in range(count):
+                    if anchor is not None and sha == str(anchor.id):
+                        pending.setdefault(orig_path, {})[start + off] = orig_start + off
+                    else:
+                        known[start + off] = sha
+            for orig_path, lines in pending.items():
+                assert anchor is not None
+                older = self.blame(
+                    repo, orig_path, anchor, boundary, min(lines.values()), max(lines.values())
                 )
-                for bh in blame:
-                    start = bh.final_start_line_number
-                    for k in range(start, start + bh.lines_in_hunk):
-                        known[k] = str(bh.final_commit_id)
-            except (pygit2.GitError, KeyError, ValueError):
-                pass
-            finally:
-                self.stats.blame_seconds += time.perf_counter() - started
+                for k, orig in lines.items():
+                    known[k] = older.get(orig, "")
             for k in missing:
                 known.setdefault(k, "")
         return {k: known[k] for k in range(lo, hi + 1)}
+
+    def _anchor(
+        self, repo: pygit2.Repository, path: str, bkey: str, parent: pygit2.Commit
+    ) -> pygit2.Commit | None:
+        """The newest parent already blamed for this path that is an ancestor of ``parent``."""
+        seen = [c for c in self._anchors.get((path, bkey), ()) if c.id != parent.id]
+        seen.sort(key=lambda c: c.commit_time, reverse=True)
+        for c in seen[:4]:
+            if c.commit_time <= parent.commit_time and repo.descendant_of(parent.id, c.id):
+                return c
+        return None
+
+    def _blame_call(
+        self,
+        repo: pygit2.Repository,
+        path: str,
+        newest: pygit2.Commit,
+        oldest: pygit2.Oid | None,
+        lo: int,
+        hi: int,
+    ) -> list[tuple[int, int, str, str, int]]:
+        """The one place libgit2's blame is called: (first line, count, commit, orig path,
+        orig first line) per hunk; counted and timed for the report."""
+        self.stats.blame_calls += 1
+        started = time.perf_counter()
+        try:
+            if self.blame_fn is not None:
+                newest_sha = str(newest.id)
+                old = str(oldest) if oldest is not None else None
+                return self.blame_fn(repo.path, path, newest_sha, old, lo, hi)
+            blame = repo.blame(
+                path, newest_commit=newest.id, oldest_commit=oldest, min_line=lo, max_line=hi
+            )
+            return [
+                (
+                    bh.final_start_line_number,
+                    bh.lines_in_hunk,
+                    str(bh.final_commit_id),
+                    bh.orig_path or path,
+                    bh.orig_start_line_number,
+                )
+                for bh in blame
+            ]
+        except (pygit2.GitError, KeyError, ValueError, GitError):
+            return []
+        finally:
+            self.stats.blame_seconds += time.perf_counter() - started
 
     def changed_lines(self, repo: pygit2.Repository, commit: pygit2.Commit) -> int:
         sha = str(commit.id)
