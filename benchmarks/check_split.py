@@ -84,9 +84,11 @@ def legacy(repo: Path, stable: str, shas: list[str]) -> dict[str, object]:
     }
 
 
-def session(repo: Path, stable: str, shas: list[str], mode: str) -> dict[str, object]:
+def session(repo: Path, stable: str, shas: list[str], mode: str, blame: str) -> dict[str, object]:
+    from tracker.gitio import blame_lines
+
     limits = simulate.SearchLimits(mode=simulate.PrerequisiteMode(mode))
-    sess = simulate.SearchSession(limits)
+    sess = simulate.SearchSession(limits, blame=blame_lines if blame == "git" else None)
     r = pygit2.Repository(str(repo))
     base = r.revparse_single(stable).id
 
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--impl", choices=("legacy", "session"), default="session")
     ap.add_argument("--mode", choices=("off", "bounded", "full"), default="bounded")
+    ap.add_argument("--blame", choices=("git", "libgit2"), default="git", help="session's blame")
     args = ap.parse_args(argv)
     repo, meta = args.dir / "repo", args.dir / "meta.json"
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.impl == "legacy":
         run = lambda: legacy(repo, info["stable"], shas)  # noqa: E731
     else:
-        run = lambda: session(repo, info["stable"], shas, args.mode)  # noqa: E731
+        run = lambda: session(repo, info["stable"], shas, args.mode, args.blame)  # noqa: E731
     figures = run()
     total = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['search_seconds']:.1f} s ({figures['blame_calls']} blame calls, "
         f"{figures['blame_seconds']:.1f} s); peak RSS {rss:.0f} MiB"
     )
+    print(f"  all figures: {figures}")
     return 0
 
 

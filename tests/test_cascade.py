@@ -246,9 +246,13 @@ def test_git_blame_from_an_anchor_agrees_with_a_full_libgit2_blame(repo: Path) -
     r = pygit2.Repository(str(repo))
     boundary = r.revparse_single("stable").id
     anchored = SearchSession(blame=blame_lines)
+    truth: dict[int, str] = {}
     for sha in parents[3::2]:
         commit = r[sha]
-        n = len(commit.tree["a.c"].data.splitlines())
+        assert isinstance(commit, pygit2.Commit)
+        blob = commit.tree["a.c"]
+        assert isinstance(blob, pygit2.Blob)
+        n = len(blob.data.splitlines())
         truth = SearchSession().blame(r, "a.c", commit, boundary, 1, n)
         assert anchored.blame(r, "a.c", commit, boundary, 1, n) == truth
         assert anchored.blame(r, "a.c", commit, boundary, 5, 9) == {
