@@ -2181,6 +2181,8 @@ class _PrereqSearch:
         self.rejected: list[str] = []
         self.blockers: dict[str, list[Evidence]] = {}
         self._member: dict[str, bool] = {}
+        # (start tree, commits picked in order) -> resulting tree, None when the last conflicted
+        self._after: dict[tuple[pygit2.Oid, tuple[pygit2.Oid, ...]], pygit2.Oid | None] = {}
         self.deadline: tuple[float, str] | None = None
 
     # --- budgets --------------------------------------------------------------------------
@@ -2309,6 +2311,7 @@ class _PrereqSearch:
         self, tree: pygit2.Tree, cand: pygit2.Commit, evidence: list[Evidence], depth: int
     ) -> Unit | None:
         alone = self.pick(tree, cand)
+        self._after[(tree.id, (cand.id,))] = alone.tree
         if alone.tree is not None:
             return None if alone.tree == tree.id else ([cand], evidence)
         if depth <= 1:
@@ -2322,9 +2325,21 @@ class _PrereqSearch:
         return [*sub.commits, cand], needed + evidence
 
     def applies(self, tree: pygit2.Tree, commits: Sequence[pygit2.Commit]) -> bool:
-        current = tree
-        for c in commits:
-            out = self.pick(current, c)
+        """Do commits apply one after another onto tree? Every search starts from the same
+        tree, so the trees of prefixes already picked (a candidate alone, a tried set) are
+        kept and not picked again."""
+        ids = tuple(c.id for c in commits)
+        start = next((k for k in range(len(ids), 0, -1) if (tree.id, ids[:k]) in self._after), 0)
+        if start:
+            after = self._after[(tree.id, ids[:start])]
+            if after is None:
+                return False
+            current = cast(pygit2.Tree, self.eng.repo[after])
+        else:
+            current = tree
+        for k in range(start, len(ids)):
+            out = self.pick(current, commits[k])
+            self._after[(tree.id, ids[: k + 1])] = out.tree
             if out.tree is None:
                 return False
             current = cast(pygit2.Tree, self.eng.repo[out.tree])
