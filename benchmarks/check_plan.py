@@ -301,15 +301,17 @@ def as_git(verdict: str) -> str:
     return verdict if verdict in GIT_OK else "conflict"
 
 
-def compare(steps: Sequence[Step], loop: GitLoop) -> tuple[list[str], int]:
+def compare(steps: Sequence[Step], loop: GitLoop) -> tuple[list[str], int, int]:
+    """Disagreeing steps (one line each), then clean trees compared and how many differ."""
     lines: list[str] = []
-    trees_differ = 0
+    compared = trees_differ = 0
     for i, (s, g) in enumerate(zip(steps, loop.verdicts, strict=True)):
         if as_git(s.verdict) != g:
             lines.append(f"  {i + 1:>4}. {s.sha[:12]} tracker {s.verdict}, git {g}: {s.subject}")
-        elif g == "clean" and s.tree and loop.trees[i] and s.tree != loop.trees[i]:
-            trees_differ += 1
-    return lines, trees_differ
+        elif g == "clean" and s.tree and loop.trees[i]:
+            compared += 1
+            trees_differ += s.tree != loop.trees[i]
+    return lines, compared, trees_differ
 
 
 # -- world ---------------------------------------------------------------------------------------
@@ -454,6 +456,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     loop = git_loop(repo, work / "wt", [s.sha for s in steps])
+    # Kept for a closer look: what tracker printed, and git's verdict per step.
+    (work / "check.json").write_text(check.stdout)
+    (work / "check.stderr").write_text(check.stderr)
+    (work / "git.json").write_text(
+        json.dumps(list(zip([s.sha for s in steps], loop.verdicts, strict=True)))
+    )
     git_s = loop.add_s + loop.loop_s
 
     print()
@@ -466,11 +474,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if check.code is None:
         print("disagreements with git: not known (tracker check did not finish)")
     else:
-        lines, trees_differ = compare(steps, loop)
+        lines, compared, trees_differ = compare(steps, loop)
         print(f"disagreements with git: {len(lines)}")
         for ln in lines:
             print(ln)
-        print(f"clean picks whose tree differs from git's: {trees_differ}")
+        print(f"trees of clean picks: {trees_differ} of {compared} differ from git's")
         print("verdicts per scenario (tracker/git):")
         for ln in scenario_table(meta, steps, loop):
             print(ln)
