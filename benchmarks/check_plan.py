@@ -454,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"tracker check: {check.seconds:.1f} s, rounds {report.get('rounds')}, "
             f"prerequisites added {len(report.get('prerequisites_added') or [])}"
         )
+        if report.get("stats"):  # the search's own accounting, when the checker reports one
+            print(f"tracker check stats: {json.dumps(report['stats'])}")
 
     loop = git_loop(repo, work / "wt", [s.sha for s in steps])
     # Kept for a closer look: what tracker printed, and git's verdict per step.
