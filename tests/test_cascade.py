@@ -181,6 +181,12 @@ def test_bounded_prerequisite_outside_the_branch_names_its_lines(repo: Path) -> 
     assert (ev.path, ev.lines) == ("a.c", ev.lines) and ev.lines is not None
     assert ev.lines.start == 10 and ev.text.startswith("lines 10-10 of a.c last changed by ")
     assert git_pick(repo, "stable2", s["G"]) == "conflict"
+    # the same when F is a later step of the sequence: the search names it (the planner moves
+    # it first); a set of one was enough, so no larger set was tried
+    g3, f3 = simulate_sequence(repo, "stable2", [s["G"], s["F"]], search=session()).steps
+    assert g3.verdict is Verdict.CONFLICT and f3.verdict is Verdict.CLEAN
+    assert g3.prerequisites is not None and g3.prerequisites.commits == (s["F"],)
+    assert all(len(t) == 1 for t in g3.prerequisites.tried)
     assert [st.verdict for st in simulate_sequence(repo, "stable2", [s["F"], s["G"]]).steps] == [
         Verdict.CLEAN,
         Verdict.CLEAN,

@@ -465,6 +465,9 @@ class _Outcome:
     binary: list[str]
 
 
+_TREE_CACHE_ENTRIES = 400_000
+
+
 class _Engine:
     """Holds a repository and caches shared by every merge of one simulation run."""
 
@@ -475,6 +478,7 @@ class _Engine:
         self._sizes: dict[pygit2.Oid, int] = {}
         self._empty_blob: pygit2.Oid | None = None
         self._trees: dict[bytes, dict[str, tuple[bytes, int]]] = {}
+        self._tree_entries = 0
         self.min_score = options.rename_threshold * _MAX_SCORE // 100
 
     # --- object access ------------------------------------------------------------------
@@ -486,6 +490,8 @@ class _Engine:
         size = self._sizes.get(oid)
         if size is None:
             size = self.repo.odb.read_header(oid)[1]
+            if len(self._sizes) > 200_000:
+                self._sizes.clear()
             self._sizes[oid] = size
         return size
 
@@ -559,9 +565,13 @@ class _Engine:
         cached = self._trees.get(tree)
         if cached is None:
             cached = _parse_tree(self.repo.odb.read(tree.hex())[1], len(tree))
-            if len(self._trees) > 20000:
+            # Bounded by entries, not trees: a run over a long plan meets thousands of versions
+            # of big directories (include/linux has 1,000+ entries), ~150 bytes per entry.
+            if self._tree_entries > _TREE_CACHE_ENTRIES:
                 self._trees.clear()
+                self._tree_entries = 0
             self._trees[tree] = cached
+            self._tree_entries += len(cached)
         return cached
 
     def _walk_changes(
