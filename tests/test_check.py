@@ -290,7 +290,10 @@ def test_cli_text_and_json(synced: Synced) -> None:
     runner = CliRunner()
     res = runner.invoke(_app(), ["check", B61, s["VM_FIX"][:12], "--config", cfg])
     assert res.exit_code == 0, res.output
-    header, line = res.output.splitlines()
+    header, stats, line = res.output.splitlines()
+    assert (
+        stats.startswith("  time: ") and "blame calls" in stats and "prerequisites bounded" in stats
+    )
     assert header.startswith(f"{B61} at ") and "1 conflict" in header
     assert line.startswith(f"  1. {s['VM_FIX'][:12]} conflict ")
     assert "files: mm/vmalloc.c" in line and f"needs {s['VM_PREREQ'][:12]}: lines " in line

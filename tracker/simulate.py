@@ -17,6 +17,7 @@ mode and content rules. Content merges go through libgit2's copy of xdiff, which
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import re
 import time
@@ -1737,17 +1738,22 @@ class _SequenceRun:
             return self.blocked(step, blockers, "its conflict is on lines that")
         if session.limits.mode is PrerequisiteMode.OFF:
             return step
-        key = (str(commit.id), str(self.tree.id), frozenset(self.unapplied))
+        key = (str(commit.id), self.signature(commit, step), frozenset(self.unapplied))
         found = session.cached(key)
-        if found is None:
-            started = time.perf_counter()
-            try:
-                search = _PrereqSearch(session, self.eng, self.member, self.base, self.unapplied)
-                found = search.result(self.tree, commit, step.conflicts)
-            finally:
+        started = time.perf_counter()
+        try:
+            search = _PrereqSearch(session, self.eng, self.member, self.base, self.unapplied)
+            if found is not None and found.found and found.commits:
+                # a set verified on another tree (an earlier round) must apply on this one too
+                again = [cast(pygit2.Commit, self.eng.repo[c]) for c in found.commits]
+                if not search.applies(self.tree, [*again, commit]):
+                    found = None
+            if found is None:
                 session.stats.searches += 1
-                session.stats.search_seconds += time.perf_counter() - started
-            session.remember(key, found)
+                found = search.result(self.tree, commit, step.conflicts)
+                session.remember(key, found)
+        finally:
+            session.stats.search_seconds += time.perf_counter() - started
         step = dataclasses.replace(step, prerequisites=found)
         if found.blockers:
             return self.blocked(step, found.blockers, "blame says the conflicting lines of")
@@ -1756,6 +1762,19 @@ class _SequenceRun:
         return dataclasses.replace(
             step, verdict=Verdict.MANUAL, detail=f"manual backport needed: {step.detail}"
         )
+
+    def signature(self, commit: pygit2.Commit, step: StepResult) -> str:
+        """What a search's outcome depends on in the current tree: the versions of the files
+        the step changes or conflicts in. The re-plan rounds change the tree elsewhere (they
+        insert prerequisites of other steps), and a step whose files did not change keeps its
+        answer instead of being searched again; a set it named is verified again."""
+        paths = set(self.eng.changes(_parent_tree(self.eng, commit), commit.tree))
+        paths.update(c.path for c in step.conflicts)
+        h = hashlib.sha1(usedforsecurity=False)
+        for p in sorted(paths):
+            ver = _Engine.at(self.tree, p)
+            h.update(f"{p}\0{ver.oid if ver is not None else '-'}\0".encode(errors="replace"))
+        return h.hexdigest()
 
     def blocked(self, step: StepResult, shas: Sequence[str], why: str) -> StepResult:
         at = tuple(self.unapplied[s][0] for s in shas)
