@@ -2,19 +2,23 @@
 
 Three questions, one answer shape (:class:`CheckReport`, one :class:`CheckStep` per patch):
 
-* :func:`check_plan` simulates the branch's ordered plan onto the synced branch head. A step
-  that conflicts gets a prerequisite search; prerequisites the search verified are stored in
-  ``branch_prerequisites``, which the planner reads, so the next plan inserts them before the fix.
-  Plan, simulate, store is repeated until no new prerequisite turns up (at most ``max_rounds``
-  times), then each step's :class:`~tracker.simulate.StepResult` JSON is stored in
-  ``BranchState.simulation``, where ``plan``, ``status``, the dashboard and the mails read it.
+* :func:`check_plan` simulates the branch's ordered plan onto the synced branch head, in one
+  pass per round; each conflicting step is judged where it happens (blocked by an earlier
+  unapplied step, conflict with verified prerequisites, or manual backport needed, see
+  :class:`~tracker.simulate.Verdict`). Prerequisites the search verified make the next round
+  plan as if they were stored (the planner inserts them before the fix); at most ``max_rounds``
+  rounds. Rounds only read the store: the plan, the new ``branch_prerequisites`` rows and each
+  step's :class:`~tracker.simulate.StepResult` JSON (``BranchState.simulation``, where ``plan``,
+  ``status``, the dashboard and the mails read it) are written in one transaction at the end,
+  so a run killed half-way leaves the store as it was.
 * :func:`check_commits` simulates the given commits, in the given order (nothing is stored: it
   answers "what if", not "what does the plan say").
 * :func:`check_series` applies the patches of a stored mail posting, in series order, each on
   the tree the previous one produced (nothing is stored either).
 
 A commit counts as *in* the branch for the prerequisite search exactly as the planner decides it
-(:func:`tracker.plan.presence`), or when it is an earlier step of what is being simulated.
+(:func:`tracker.plan.presence`), or when it is an earlier step that applied in this run; an
+earlier step that did not apply is what a later conflict may be blocked by.
 """
 
 from __future__ import annotations
