@@ -68,7 +68,13 @@ def test_given_order_is_simulated_and_later_steps_stay_candidates(synced_ro: Syn
     bad = check.check_commits(cfg, store, B61, [s["H1"], s["HX"]])
     assert [st.verdict for st in bad.steps] == ["conflict", "clean"]
     assert [p.sha for p in bad.steps[0].prerequisites] == [s["HX"]]
-    assert bad.counts() == {"clean": 1, "conflict": 1, "already-present": 0, "blocked": 0}
+    assert bad.counts() == {
+        "clean": 1,
+        "conflict": 1,
+        "already-present": 0,
+        "blocked": 0,
+        "manual": 0,
+    }
 
 
 def test_every_sha_is_validated_before_simulating(synced_ro: Synced) -> None:
@@ -284,7 +290,10 @@ def test_cli_text_and_json(synced: Synced) -> None:
     runner = CliRunner()
     res = runner.invoke(_app(), ["check", B61, s["VM_FIX"][:12], "--config", cfg])
     assert res.exit_code == 0, res.output
-    header, line = res.output.splitlines()
+    header, stats, line = res.output.splitlines()
+    assert (
+        stats.startswith("  time: ") and "blame calls" in stats and "prerequisites bounded" in stats
+    )
     assert header.startswith(f"{B61} at ") and "1 conflict" in header
     assert line.startswith(f"  1. {s['VM_FIX'][:12]} conflict ")
     assert "files: mm/vmalloc.c" in line and f"needs {s['VM_PREREQ'][:12]}: lines " in line

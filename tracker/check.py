@@ -2,25 +2,30 @@
 
 Three questions, one answer shape (:class:`CheckReport`, one :class:`CheckStep` per patch):
 
-* :func:`check_plan` simulates the branch's ordered plan onto the synced branch head. A step
-  that conflicts gets a prerequisite search; prerequisites the search verified are stored in
-  ``branch_prerequisites``, which the planner reads, so the next plan inserts them before the fix.
-  Plan, simulate, store is repeated until no new prerequisite turns up (at most ``max_rounds``
-  times), then each step's :class:`~tracker.simulate.StepResult` JSON is stored in
-  ``BranchState.simulation``, where ``plan``, ``status``, the dashboard and the mails read it.
+* :func:`check_plan` simulates the branch's ordered plan onto the synced branch head, in one
+  pass per round; each conflicting step is judged where it happens (blocked by an earlier
+  unapplied step, conflict with verified prerequisites, or manual backport needed, see
+  :class:`~tracker.simulate.Verdict`). Prerequisites the search verified make the next round
+  plan as if they were stored (the planner inserts them before the fix); at most ``max_rounds``
+  rounds. Rounds only read the store: the plan, the new ``branch_prerequisites`` rows and each
+  step's :class:`~tracker.simulate.StepResult` JSON (``BranchState.simulation``, where ``plan``,
+  ``status``, the dashboard and the mails read it) are written in one transaction at the end,
+  so a run killed half-way leaves the store as it was.
 * :func:`check_commits` simulates the given commits, in the given order (nothing is stored: it
   answers "what if", not "what does the plan say").
 * :func:`check_series` applies the patches of a stored mail posting, in series order, each on
   the tree the previous one produced (nothing is stored either).
 
 A commit counts as *in* the branch for the prerequisite search exactly as the planner decides it
-(:func:`tracker.plan.presence`), or when it is an earlier step of what is being simulated.
+(:func:`tracker.plan.presence`), or when it is an earlier step that applied in this run; an
+earlier step that did not apply is what a later conflict may be blocked by.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,16 +35,19 @@ from sqlalchemy.orm import Session
 
 from tracker import service
 from tracker.config import BranchConfig, Config
-from tracker.errors import NotSyncedError, SourceError, UnknownCommitError
+from tracker.errors import ConfigError, NotSyncedError, SourceError, UnknownCommitError
 from tracker.ingest.archive import parse_archive_text
 from tracker.ingest.mailstore import ARCHIVE_TEXT, MAIL, MBOX, document_bytes
 from tracker.parse.mail import normalize_msgid, parse_mail, split_mbox
 from tracker.parse.patch import extract_diff
-from tracker.plan import FAILED, BranchView, CommitInfo, Step, World, presence_in
+from tracker.plan import FAILED, BranchView, CommitInfo, Prerequisite, Step, World, presence_in
 from tracker.revisions import check_sha
 from tracker.simulate import (
     Evidence,
+    PrerequisiteMode,
     PrerequisiteResult,
+    SearchLimits,
+    SearchSession,
     StepResult,
     Verdict,
     apply_mail_patch,
@@ -61,12 +69,14 @@ from tracker.store.snapshot import commit_info, load_branch, load_world
 __all__ = [
     "MAX_ROUNDS",
     "AddedPrerequisite",
+    "CheckProgress",
     "CheckReport",
     "CheckStep",
     "FoundPrerequisite",
     "check_commits",
     "check_plan",
     "check_series",
+    "search_limits",
 ]
 
 # Each round can only add prerequisites the previous plan lacked; a chain deeper than this is
@@ -99,6 +109,8 @@ class CheckStep:
     sha: str | None = None
     message_id: str | None = None
     status: str | None = None
+    # (position, sha) of the earlier steps that block this one
+    blocked: tuple[tuple[int, str], ...] = ()
 
     @property
     def subject(self) -> str:
@@ -136,6 +148,8 @@ class CheckStep:
             "files": list(self.files),
             "prerequisites": [p.to_dict() for p in self.prerequisites],
             "search": self.search,
+            "blocked_by": [{"position": p, "sha": sha} for p, sha in self.blocked],
+            "hunks": [h.to_dict() for h in self.result.hunks],
             "detail": self.result.detail,
             "simulation": self.result.to_dict(),
         }
@@ -169,6 +183,8 @@ class CheckReport:
     rounds: int = 1
     converged: bool = True
     added: tuple[AddedPrerequisite, ...] = ()
+    # where the time went (simulation, search, blame calls), see SearchStats
+    stats: Mapping[str, object] | None = None
 
     @property
     def clean(self) -> bool:
@@ -188,6 +204,7 @@ class CheckReport:
             "rounds": self.rounds,
             "converged": self.converged,
             "prerequisites_added": [a.to_dict() for a in self.added],
+            "stats": dict(self.stats or {}),
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -233,15 +250,12 @@ class _Membership:
         self.commits: dict[str, CommitInfo] = dict(world.commits)
         self.reverts: dict[str, tuple[str, ...]] = dict(world.mainline_reverts)
         self.home = dict(world.stable_home)
-        self.earlier: frozenset[str] = frozenset()
         # One index of the branch for every question: _load() grows these same mappings.
         self._presence = presence_in(
             view, World(commits=self.commits, mainline_reverts=self.reverts, stable_home=self.home)
         )
 
     def __call__(self, sha: str) -> bool:
-        if sha in self.earlier:
-            return True
         self._load(sha)
         return self._presence(sha)[0]
 
@@ -266,28 +280,104 @@ def _membership(s: Session, b: BranchConfig) -> _Membership:
     return _Membership(s, view, load_world(s, []))
 
 
-def _simulate(
-    repo: Path, head: str, shas: Sequence[str], member: _Membership
-) -> tuple[StepResult, ...]:
-    """Pick shas in order; each conflicting step then gets its own prerequisite search.
+def _session(limits: SearchLimits) -> SearchSession:
+    # git's own blame: several times cheaper than libgit2's on a long history (see gitio)
+    from tracker.gitio import blame_lines
 
-    The search runs separately per step because "earlier step" depends on the step: a later
-    step of the sequence must stay a candidate (the planner will move it forward). Conflicting
-    steps leave the tree alone, so re-picking only the steps that applied rebuilds the very tree
-    the conflict happened on.
-    """
-    steps = list(simulate_sequence(repo, head, shas).steps)
-    for i, step in enumerate(steps):
-        if step.verdict is not Verdict.CONFLICT:
-            continue
-        member.earlier = frozenset(shas[:i])
-        applied = [sha for sha, st in zip(shas[:i], steps[:i], strict=True) if st.ok]
-        again = simulate_sequence(
-            repo, head, [*applied, shas[i]], prerequisites=True, in_branch=member
+    return SearchSession(limits, blame=blame_lines)
+
+
+def search_limits(
+    config: Config,
+    *,
+    prerequisites: str | None = None,
+    step_budget: float | None = None,
+    run_budget: float | None = None,
+) -> SearchLimits:
+    """The search's limits: the ``[check]`` config, with command-line values taking precedence."""
+    c = config.check
+    mode = prerequisites or c.prerequisites
+    try:
+        chosen = PrerequisiteMode(mode)
+    except ValueError:
+        raise ConfigError(f"--prerequisites must be off, bounded or full, not {mode!r}") from None
+    return SearchLimits(
+        mode=chosen,
+        max_commits=c.max_prerequisites,
+        max_lines=c.max_prerequisite_lines,
+        step_budget=c.step_budget if step_budget is None else max(0.0, step_budget),
+        run_budget=c.run_budget if run_budget is None else max(0.0, run_budget),
+    )
+
+
+@dataclass(frozen=True)
+class CheckProgress:
+    """One finished step of a ``check`` run, for a progress display."""
+
+    round: int
+    step: int  # 1-based
+    total: int
+    sha: str
+    verdict: str
+    elapsed: float  # seconds since the run started
+    failed: int  # steps of this round so far that did not apply
+
+
+ProgressFn = Callable[[CheckProgress], None]
+
+
+def _ticker(
+    progress: ProgressFn | None, round_no: int, total: int, started: float
+) -> Callable[[StepResult], None] | None:
+    if progress is None:
+        return None
+    failed = 0
+
+    def tick(r: StepResult) -> None:
+        nonlocal failed
+        if not r.ok:
+            failed += 1
+        elapsed = time.monotonic() - started
+        progress(
+            CheckProgress(
+                round_no, r.index + 1, total, r.commit or "", r.verdict.value, elapsed, failed
+            )
         )
-        steps[i] = replace(again.steps[-1], index=i)
-    member.earlier = frozenset()
-    return tuple(steps)
+
+    return tick
+
+
+def _simulate(
+    repo: Path,
+    head: str,
+    shas: Sequence[str],
+    member: _Membership,
+    session: SearchSession,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> tuple[StepResult, ...]:
+    """Pick shas in order, in one pass; each conflicting step is judged where it happened.
+
+    Earlier steps that applied count as in the branch; earlier steps that did not are what a
+    later conflict may be blocked by; later steps stay candidates (the planner moves a verified
+    prerequisite forward).
+    """
+    return simulate_sequence(
+        repo, head, shas, in_branch=member, search=session, on_step=on_step
+    ).steps
+
+
+def _steps(
+    shas: Sequence[str],
+    results: Sequence[StepResult],
+    positions: Sequence[int],
+    statuses: Sequence[str | None] | None = None,
+) -> tuple[CheckStep, ...]:
+    out: list[CheckStep] = []
+    for i, (sha, r) in enumerate(zip(shas, results, strict=True)):
+        blocked = tuple((positions[k], b) for k, b in zip(r.blocked_at, r.blocked_by, strict=False))
+        status = statuses[i] if statuses is not None else None
+        out.append(CheckStep(positions[i], r, sha=sha, status=status, blocked=blocked))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,19 +385,42 @@ def _simulate(
 # ---------------------------------------------------------------------------------------------
 
 
-def check_commits(config: Config, store: Store, branch: str, shas: Sequence[str]) -> CheckReport:
+def check_commits(
+    config: Config,
+    store: Store,
+    branch: str,
+    shas: Sequence[str],
+    *,
+    limits: SearchLimits | None = None,
+    progress: ProgressFn | None = None,
+) -> CheckReport:
     """Simulate ``shas`` (full or abbreviated, all validated first) in order onto the head."""
     b = config.branch(branch)
     if not shas:
         raise UnknownCommitError("no commit given")
+    session = _session(limits or search_limits(config))
+    started = time.monotonic()
     with store.session() as s:
         full = [_resolve_sha(s, text) for text in shas]
         head = _head(s, b.name)
-        results = _simulate(_repo_path(config, b), head, full, _membership(s, b))
-    steps = tuple(
-        CheckStep(i + 1, r, sha=sha) for i, (sha, r) in enumerate(zip(full, results, strict=True))
+        tick = _ticker(progress, 1, len(full), started)
+        results = _simulate(_repo_path(config, b), head, full, _membership(s, b), session, tick)
+    steps = _steps(full, results, list(range(1, len(full) + 1)))
+    return CheckReport(
+        branch=b.name,
+        mode="commits",
+        head=head,
+        steps=steps,
+        stats=_stats(session, started),
     )
-    return CheckReport(branch=b.name, mode="commits", head=head, steps=steps)
+
+
+def _stats(session: SearchSession, started: float) -> dict[str, object]:
+    return {
+        "mode": session.limits.mode.value,
+        "elapsed_seconds": round(time.monotonic() - started, 3),
+        **session.stats.to_dict(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,67 +429,88 @@ def check_commits(config: Config, store: Store, branch: str, shas: Sequence[str]
 
 
 def check_plan(
-    config: Config, store: Store, branch: str, *, max_rounds: int = MAX_ROUNDS
+    config: Config,
+    store: Store,
+    branch: str,
+    *,
+    max_rounds: int = MAX_ROUNDS,
+    limits: SearchLimits | None = None,
+    progress: ProgressFn | None = None,
 ) -> CheckReport:
-    """Simulate the plan, store verified prerequisites, re-plan until stable; store results."""
+    """Simulate the plan, re-plan with the verified prerequisites, store everything at the end.
+
+    Rounds only read the store: round n plans as if the prerequisites rounds 1..n-1 verified
+    were stored. Plan, prerequisites and results are written in one transaction after the last
+    round, so a run that is killed or interrupted leaves the store exactly as it found it.
+    """
     b = config.branch(branch)
     repo = _repo_path(config, b)
+    session = _session(limits or search_limits(config))
+    started = time.monotonic()
+    with store.session() as s:
+        known = _existing_prerequisites(s, b.name)
     added: list[AddedPrerequisite] = []
     rounds = max(1, max_rounds)
     n = 0
     while True:
         n += 1
-        # service.plan saves the plan's BranchState rows, which the results are stored on.
-        ordered = service.plan(config, store, b.name).ordered
+        extra = [Prerequisite(a.prerequisite, a.fix, a.evidence) for a in added]
         with store.session() as s:
+            plan = service.decide_plan(s, config, b.name, extra)
+            ordered = plan.ordered
             head = _head(s, b.name)
             member = _membership(s, b)
-            results = _simulate(repo, head, [st.sha for st in ordered], member)
-            fresh = _fresh_prerequisites(s, b.name, ordered, results)
-            fresh += _failed_alone(s, repo, head, ordered, member, b.name, fresh)
-            if fresh and n < rounds:
-                _store_prerequisites(s, b.name, fresh)
-                added += fresh
-                continue
-            results = _with_known_prerequisites(s, b.name, ordered, results)
-            _store_simulations(s, b.name, head, ordered, results)
+            shas = [st.sha for st in ordered]
+            tick = _ticker(progress, n, len(shas), started)
+            results = _simulate(repo, head, shas, member, session, tick)
+            have = {**known, **{(a.fix, a.prerequisite): a.evidence for a in added}}
+            fresh = _fresh_prerequisites(have, b.name, ordered, results)
+            have.update({(a.fix, a.prerequisite): a.evidence for a in fresh})
+            fresh += _failed_alone(repo, head, ordered, member, b.name, have, session)
+        if fresh and n < rounds:
+            added += fresh
+            continue
         break
-    steps = tuple(
-        CheckStep(st.position or 0, r, sha=st.sha, status=st.status)
-        for st, r in zip(ordered, results, strict=True)
-    )
+    have = {**known, **{(a.fix, a.prerequisite): a.evidence for a in added}}
+    results = _with_known_prerequisites(have, ordered, results)
+    with store.session() as s:
+        _store_prerequisites(s, b.name, added)
+        service.save_plan(s, b.name, plan)
+        _store_simulations(s, b.name, head, ordered, results)
+    positions = [st.position or 0 for st in ordered]
     return CheckReport(
         branch=b.name,
         mode="plan",
         head=head,
-        steps=steps,
+        steps=_steps(shas, results, positions, [st.status for st in ordered]),
         rounds=n,
         converged=not fresh,
         added=tuple(added),
+        stats=_stats(session, started),
     )
 
 
 def _failed_alone(
-    s: Session,
     repo: Path,
     head: str,
     ordered: Sequence[Step],
     member: _Membership,
     branch: str,
-    already: Sequence[AddedPrerequisite],
+    known: dict[tuple[str, str], str],
+    session: SearchSession,
 ) -> list[AddedPrerequisite]:
     """What a fix the stable team failed to apply needs on the bare branch.
 
     Inside the plan such a fix may apply only because another step happens to come first;
     the FAILED mail's "Possible dependencies" is what a maintainer lacks, so name it anyway.
     """
-    known = _existing_prerequisites(s, branch)
-    known.update({(a.fix, a.prerequisite): "" for a in already})
     out: list[AddedPrerequisite] = []
+    if session.limits.mode is PrerequisiteMode.OFF:
+        return out
     for st in ordered:
         if st.status != FAILED:
             continue
-        alone = simulate_sequence(repo, head, [st.sha], prerequisites=True, in_branch=member)
+        alone = simulate_sequence(repo, head, [st.sha], in_branch=member, search=session)
         pre = alone.steps[0].prerequisites
         if alone.steps[0].verdict is not Verdict.CONFLICT or pre is None or not pre.found:
             continue
@@ -397,17 +531,20 @@ def _existing_prerequisites(s: Session, branch: str) -> dict[tuple[str, str], st
 
 
 def _fresh_prerequisites(
-    s: Session, branch: str, ordered: Sequence[Step], results: Sequence[StepResult]
+    known: Mapping[tuple[str, str], str],
+    branch: str,
+    ordered: Sequence[Step],
+    results: Sequence[StepResult],
 ) -> list[AddedPrerequisite]:
-    known = _existing_prerequisites(s, branch)
+    seen = set(known)
     out: list[AddedPrerequisite] = []
     for st, r in zip(ordered, results, strict=True):
         pre = r.prerequisites
-        if pre is None or not pre.found:
+        if r.verdict is not Verdict.CONFLICT or pre is None or not pre.found:
             continue
         for sha in pre.commits:
-            if sha != st.sha and (st.sha, sha) not in known:
-                known[(st.sha, sha)] = ""
+            if sha != st.sha and (st.sha, sha) not in seen:
+                seen.add((st.sha, sha))
                 out.append(AddedPrerequisite(st.sha, sha, _evidence_text(pre, sha, branch)))
     return out
 
@@ -436,14 +573,13 @@ def _store_prerequisites(s: Session, branch: str, rows: Iterable[AddedPrerequisi
 
 
 def _with_known_prerequisites(
-    s: Session, branch: str, ordered: Sequence[Step], results: Sequence[StepResult]
+    known: Mapping[tuple[str, str], str], ordered: Sequence[Step], results: Sequence[StepResult]
 ) -> tuple[StepResult, ...]:
     """Name the stored prerequisites on steps that apply *because* the plan put them first.
 
     Once a prerequisite is a step of its own the fix simulates clean and no search runs; without
     this the stored result (which the FAILED and backport mails read) would forget it.
     """
-    known = _existing_prerequisites(s, branch)
     subjects = {st.sha: st.subject for st in ordered}
     out: list[StepResult] = []
     for i, (st, r) in enumerate(zip(ordered, results, strict=True)):
@@ -485,6 +621,8 @@ def _store_simulations(
         data = r.to_dict()
         # Extra keys past StepResult's own: readers ignore them; plan/status use them for staleness.
         data.update(head=head, position=step.position, checked_at=now)
+        if r.blocked_at:
+            data["blocked_positions"] = [ordered[k].position for k in r.blocked_at]
         row.simulation = json.dumps(data)
     for rest in states.values():
         # Not a step of this plan any more: an old verdict would describe another sequence.

@@ -45,7 +45,16 @@ SCHEMA: dict[str, set[str]] = {
     "email": {"from", "to", "cc", "smtp_server", "smtp_port"},
     "dashboard": {"out", "title"},
     "http": {"timeout", "retries", "max_bytes", "concurrency"},
+    "check": {
+        "prerequisites",
+        "max_prerequisites",
+        "max_prerequisite_lines",
+        "step_budget",
+        "run_budget",
+    },
 }
+
+PREREQUISITE_MODES = ("off", "bounded", "full")
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,22 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    """``tracker check``'s prerequisite search (see the README's "Will it apply?").
+
+    A maintainer takes a prerequisite when it is a short, self-contained upstream commit; the
+    defaults (3 commits of at most 200 changed lines each) match the stable rules' spirit of
+    small, obviously correct patches. Budgets are seconds of search (0: no limit).
+    """
+
+    prerequisites: str = "bounded"
+    max_prerequisites: int = 3
+    max_prerequisite_lines: int = 200
+    step_budget: float = 5.0
+    run_budget: float = 120.0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     database_url: str
@@ -129,6 +154,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     # Seconds a command waits for another process's write lock before it gives up (exit 9).
     busy_timeout: float = 30.0
+    check: CheckConfig = field(default_factory=CheckConfig)
 
     def branch(self, name: str) -> BranchConfig:
         for b in self.branches:
@@ -451,6 +477,19 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         concurrency=max(1, int(ht.number("concurrency", 4))),
     )
 
+    ck = top.table("check")
+    ck.check_keys(SCHEMA["check"])
+    mode = ck.opt("prerequisites", "bounded") or "bounded"
+    if mode not in PREREQUISITE_MODES:
+        raise ck.err("prerequisites", f"expected one of {', '.join(PREREQUISITE_MODES)}")
+    check = CheckConfig(
+        prerequisites=mode,
+        max_prerequisites=max(1, int(ck.number("max_prerequisites", 3))),
+        max_prerequisite_lines=max(1, int(ck.number("max_prerequisite_lines", 200))),
+        step_budget=ck.number("step_budget", 5.0),
+        run_budget=ck.number("run_budget", 120.0),
+    )
+
     return Config(
         path=path,
         database_url=database_url,
@@ -465,6 +504,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         dashboard=dashboard,
         http=http,
         busy_timeout=db.number("busy_timeout", 30.0),
+        check=check,
     )
 
 

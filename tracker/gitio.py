@@ -8,6 +8,7 @@ passed here unvalidated: callers use :func:`check_sha` first.
 from __future__ import annotations
 
 import codecs
+import re
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -286,3 +287,41 @@ def _parse_record(rec: str) -> LogEntry:
         message=message.strip("\n"),
         paths=paths,
     )
+
+
+# (first line, line count, commit, path in that commit, first line there) per blame hunk
+BlameHunk = tuple[int, int, str, str, int]
+_BLAME_HEAD = re.compile(r"^([0-9a-f]{40,64}) (\d+) (\d+) (\d+)$")
+
+
+def blame_lines(
+    git_dir: str | Path, path: str, newest: str, oldest: str | None, lo: int, hi: int
+) -> list[BlameHunk]:
+    """Who last changed lines lo..hi of path in newest (stopping at oldest), by ``git blame``.
+
+    git's blame costs a fraction of libgit2's on long histories (measured: 0.04 s of CPU against
+    0.27 s for the same lines of a 3,000-commit history), which is what the prerequisite search
+    of ``tracker check`` spends its time on. Lines older than oldest are given to oldest.
+    """
+    rev = check_sha(newest) if oldest is None else f"{check_sha(oldest)}..{check_sha(newest)}"
+    args = ["git", "--git-dir", str(git_dir), "blame", "--incremental", "-L", f"{lo},{hi}"]
+    proc = subprocess.run(
+        [*args, rev, "--", path], capture_output=True, check=False, stdin=subprocess.DEVNULL
+    )
+    if proc.returncode != 0:
+        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git blame {path} failed: {detail[-1] if detail else proc.returncode}")
+    out: list[BlameHunk] = []
+    head: tuple[str, int, int, int] | None = None
+    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        m = _BLAME_HEAD.match(line)
+        if m:
+            head = (m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)))
+        elif line.startswith("filename ") and head is not None:
+            name = line[len("filename ") :]
+            if name.startswith('"'):
+                name = path  # a quoted (unusual) name: renames of such files are not followed
+            sha, orig, final, count = head
+            out.append((final, count, sha, name, orig))
+            head = None
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, UnknownCommitError
-from tracker.plan import Fix, Plan, Step, decide, presence
+from tracker.plan import Fix, Plan, Prerequisite, Step, decide, presence
 from tracker.revisions import check_sha
 from tracker.store.db import Store
 from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Trailer
@@ -133,15 +133,42 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _plan_in_session(s: Session, config: Config, b: BranchConfig, topic: str | None) -> Plan:
+def _plan_in_session(
+    s: Session,
+    config: Config,
+    b: BranchConfig,
+    topic: str | None,
+    extra: Sequence[Prerequisite] = (),
+) -> Plan:
     with _collector_paused():
-        return _decide_plan(s, config, b, topic)
+        return _decide_plan(s, config, b, topic, extra)
 
 
-def _decide_plan(s: Session, config: Config, b: BranchConfig, topic: str | None) -> Plan:
+def decide_plan(
+    s: Session, config: Config, branch: str, extra: Sequence[Prerequisite] = ()
+) -> Plan:
+    """The branch's whole plan as if ``extra`` prerequisites were stored too; nothing is saved.
+
+    ``tracker check --plan`` re-plans with the prerequisites it verified before storing
+    anything, so that a run that dies leaves the store as it found it."""
+    return _plan_in_session(s, config, config.branch(branch), None, extra)
+
+
+def save_plan(s: Session, branch: str, p: Plan) -> None:
+    """Store a whole plan's decisions in the caller's transaction (what ``plan`` does)."""
+    _save_states(s, branch, p)
+
+
+def _decide_plan(
+    s: Session,
+    config: Config,
+    b: BranchConfig,
+    topic: str | None,
+    extra: Sequence[Prerequisite] = (),
+) -> Plan:
     view = load_branch(s, b)
     fixes = load_fixes(s, view.base_index, _topic_names(config), None)
-    prereqs = load_prerequisites(s, b.name)
+    prereqs = [*load_prerequisites(s, b.name), *extra]
     pending = load_pending(s, TopicClassifier(config.topics))
     culprits = [r.dst for p in pending for r in p.fixes if r.dst]
     world = load_world(s, fixes, extra=[*(p.sha for p in prereqs), *culprits])

@@ -18,8 +18,10 @@ xdl_merge as merge-ort calls them), not libgit2's, whose merge diffs with myers.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import re
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -40,10 +42,15 @@ __all__ = [
     "ConflictKind",
     "Evidence",
     "FileConflict",
+    "HunkText",
     "LineRange",
     "MergeOptions",
+    "PrerequisiteMode",
     "PrerequisiteResult",
     "RenameNote",
+    "SearchLimits",
+    "SearchSession",
+    "SearchStats",
     "SimulationResult",
     "StepResult",
     "Verdict",
@@ -58,10 +65,27 @@ __all__ = [
 
 
 class Verdict(StrEnum):
+    """What became of one step.
+
+    CONFLICT and MANUAL both mean "does not apply here"; MANUAL says more: the prerequisite
+    search ran to its end and no verified, minimal, small set of commits makes the step apply,
+    so a human has to backport it. CONFLICT is used when the search did not run (switched off,
+    budget spent) or when it names the verified prerequisites the step needs. BLOCKED: the step
+    conflicts on lines an earlier step of the same sequence changes, and that step did not apply
+    (or the caller said it depends on a step that failed).
+    """
+
     CLEAN = "clean"
     CONFLICT = "conflict"
     ALREADY_PRESENT = "already-present"
     BLOCKED = "blocked"
+    MANUAL = "manual"
+
+
+class PrerequisiteMode(StrEnum):
+    OFF = "off"
+    BOUNDED = "bounded"
+    FULL = "full"
 
 
 class ConflictKind(StrEnum):
@@ -157,6 +181,13 @@ class Evidence:
 
 @dataclass(frozen=True)
 class PrerequisiteResult:
+    """The prerequisite search's answer for one conflicting step.
+
+    stopped is non-empty when a time budget ended the search before it could decide; blockers
+    are earlier, unapplied steps of the sequence that last changed the conflicting lines;
+    rejected names candidates left out because they are too big for a bounded search.
+    """
+
     fix: str
     found: bool
     commits: tuple[str, ...]
@@ -164,9 +195,39 @@ class PrerequisiteResult:
     tried: tuple[tuple[str, ...], ...]
     candidates: tuple[str, ...]
     message: str
+    mode: str = "full"
+    stopped: str = ""
+    blockers: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return _as_dict(self)
+
+
+@dataclass(frozen=True)
+class HunkText:
+    """One conflicting hunk as a maintainer reads a FAILED patch: where, and the actual lines.
+
+    expects: the lines the patch expects (the fix's parent, lines ``base``); has: what the
+    branch has there (lines ``ours``; empty with ours None when the branch lacks the file).
+    Both are trimmed to a few lines of bounded width; *_more counts the lines left out.
+    """
+
+    path: str
+    base: LineRange
+    ours: LineRange | None
+    expects: tuple[str, ...]
+    has: tuple[str, ...]
+    expects_more: int = 0
+    has_more: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+    def text(self) -> str:
+        where = f"{self.path}:{self.base.start}-{self.base.end}"
+        ours = f"{self.ours.start}-{self.ours.end}" if self.ours is not None else "missing"
+        return f"{where} (branch lines {ours})"
 
 
 @dataclass(frozen=True)
@@ -182,6 +243,9 @@ class StepResult:
     blocked_by: tuple[str, ...] = ()
     prerequisites: PrerequisiteResult | None = None
     detail: str = ""
+    # 0-based indexes, in the simulated sequence, of the steps named in blocked_by
+    blocked_at: tuple[int, ...] = ()
+    hunks: tuple[HunkText, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -404,6 +468,9 @@ class _Outcome:
     binary: list[str]
 
 
+_TREE_CACHE_ENTRIES = 400_000
+
+
 class _Engine:
     """Holds a repository and caches shared by every merge of one simulation run."""
 
@@ -414,6 +481,7 @@ class _Engine:
         self._sizes: dict[pygit2.Oid, int] = {}
         self._empty_blob: pygit2.Oid | None = None
         self._trees: dict[bytes, dict[str, tuple[bytes, int]]] = {}
+        self._tree_entries = 0
         self.min_score = options.rename_threshold * _MAX_SCORE // 100
 
     # --- object access ------------------------------------------------------------------
@@ -425,6 +493,8 @@ class _Engine:
         size = self._sizes.get(oid)
         if size is None:
             size = self.repo.odb.read_header(oid)[1]
+            if len(self._sizes) > 200_000:
+                self._sizes.clear()
             self._sizes[oid] = size
         return size
 
@@ -498,9 +568,13 @@ class _Engine:
         cached = self._trees.get(tree)
         if cached is None:
             cached = _parse_tree(self.repo.odb.read(tree.hex())[1], len(tree))
-            if len(self._trees) > 20000:
+            # Bounded by entries, not trees: a run over a long plan meets thousands of versions
+            # of big directories (include/linux has 1,000+ entries), ~150 bytes per entry.
+            if self._tree_entries > _TREE_CACHE_ENTRIES:
                 self._trees.clear()
+                self._tree_entries = 0
             self._trees[tree] = cached
+            self._tree_entries += len(cached)
         return cached
 
     def _walk_changes(
@@ -1514,44 +1588,86 @@ def simulate_sequence(
     max_candidates: int = 8,
     max_depth: int = 2,
     options: MergeOptions | None = None,
+    search: SearchSession | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
 ) -> SimulationResult:
     """Cherry-pick shas one after another onto base, in memory, and give each step a verdict.
 
     A step that conflicts is skipped (the next one starts from the last good tree), as a
     maintainer would skip a failing patch. depends_on maps a sha to earlier shas it needs: when
-    one of those failed the step is "blocked" and not attempted. With prerequisites=True every
-    conflicting step also gets a prerequisite search (in_branch defaults to "reachable from
-    base or picked earlier in this sequence").
+    one of those failed the step is "blocked" and not attempted.
+
+    With a search session (what ``tracker check`` passes, shared by all its rounds) every
+    conflict is judged: a conflict on lines that an earlier step which did not apply changes is
+    BLOCKED by that step; otherwise, unless the session's mode is off, a bounded prerequisite
+    search decides between CONFLICT (verified prerequisites named, or the search stopped by a
+    budget) and MANUAL (no small verified set exists). prerequisites=True without a session is
+    an unbounded search (no size limit, no time budget). in_branch defaults to "reachable from
+    base"; steps picked earlier in this sequence always count as in. on_step sees each result
+    as soon as it is known (progress display); the results are also returned.
     """
     repo = _open(repo_path)
     eng = _Engine(repo, options or MergeOptions())
     base_commit = _resolve_commit(repo, base)
     commits = [_resolve_commit(repo, sha) for sha in shas]
-    run = _SequenceRun(eng, base_commit, _normalise_deps(repo, depends_on or {}))
-    if prerequisites:
-        check = in_branch or _default_in_branch(repo, base_commit, run.picked)
-        # a fresh search per conflicting step: each has its own budget and record of tries
-        run.new_search = lambda: _PrereqSearch(eng, check, base_commit, max_candidates, max_depth)
-    steps = tuple(run.step(index, commit) for index, commit in enumerate(commits))
-    return SimulationResult(str(base_commit.id), str(base_commit.tree.id), str(run.tree.id), steps)
+    if search is None and prerequisites:
+        search = SearchSession(
+            SearchLimits(
+                mode=PrerequisiteMode.FULL,
+                max_candidates=max_candidates,
+                max_depth=max_depth,
+                step_budget=0,
+                run_budget=0,
+            )
+        )
+    run = _SequenceRun(eng, base_commit, _normalise_deps(repo, depends_on or {}), search, in_branch)
+    steps: list[StepResult] = []
+    for index, commit in enumerate(commits):
+        step = run.step(index, commit)
+        if on_step is not None:
+            on_step(step)
+        steps.append(step)
+    return SimulationResult(
+        str(base_commit.id), str(base_commit.tree.id), str(run.tree.id), tuple(steps)
+    )
 
 
 class _SequenceRun:
-    """State carried from pick to pick: the current tree and which steps failed."""
+    """State carried from pick to pick: the current tree and which steps did not apply."""
 
-    def __init__(self, eng: _Engine, base: pygit2.Commit, deps: Mapping[str, set[str]]) -> None:
+    def __init__(
+        self,
+        eng: _Engine,
+        base: pygit2.Commit,
+        deps: Mapping[str, set[str]],
+        session: SearchSession | None,
+        in_branch: Callable[[str], bool] | None,
+    ) -> None:
         self.eng = eng
+        self.base = base
         self.deps = deps
+        self.session = session
+        self.in_branch = in_branch
         self.tree = base.tree
         self.picked: set[str] = set()
         self.failed: set[str] = set()
-        self.new_search: Callable[[], _PrereqSearch] | None = None
+        # Earlier steps that did not apply (sha -> index, commit) and, per path, which of them
+        # change it: the cascade test looks only at those touching the conflicting files.
+        self.unapplied: dict[str, tuple[int, pygit2.Commit]] = {}
+        self.by_path: dict[str, list[str]] = {}
+
+    def member(self, sha: str) -> bool:
+        if sha in self.picked or sha == str(self.base.id):
+            return True
+        if self.in_branch is not None:
+            return bool(self.in_branch(sha))
+        return bool(self.eng.repo.descendant_of(self.base.id, pygit2.Oid(hex=sha)))
 
     def step(self, index: int, commit: pygit2.Commit) -> StepResult:
         sha = str(commit.id)
         blockers = tuple(sorted(self.deps.get(sha, set()) & self.failed))
         if blockers:
-            self.failed.add(sha)
+            self.fail(index, commit)
             return StepResult(
                 index,
                 sha,
@@ -1559,19 +1675,93 @@ class _SequenceRun:
                 Verdict.BLOCKED,
                 None,
                 blocked_by=blockers,
+                blocked_at=tuple(self.unapplied[b][0] for b in blockers if b in self.unapplied),
                 detail="depends on a step that did not apply",
             )
+        started = time.perf_counter()
         outcome = _pick(self.eng, self.tree, commit)
         step = _step_from_outcome(index, commit, _subject(commit), self.tree, outcome)
+        if self.session is not None:
+            self.session.stats.steps += 1
+            self.session.stats.simulate_seconds += time.perf_counter() - started
         if step.verdict is Verdict.CONFLICT:
-            self.failed.add(sha)
-            if self.new_search is not None:
-                found = self.new_search().result(self.tree, commit)
-                step = dataclasses.replace(step, prerequisites=found)
+            if self.session is not None:
+                step = self.judge(commit, step)
+            self.fail(index, commit)
         else:
             self.picked.add(sha)
             self.tree = cast(pygit2.Tree, self.eng.repo[step.tree or self.tree.id])
         return step
+
+    def fail(self, index: int, commit: pygit2.Commit) -> None:
+        sha = str(commit.id)
+        self.failed.add(sha)
+        if self.session is None or len(commit.parents) > 1:
+            return
+        self.unapplied[sha] = (index, commit)
+        for path in self.eng.changes(_parent_tree(self.eng, commit), commit.tree):
+            self.by_path.setdefault(path, []).append(sha)
+
+    def judge(self, commit: pygit2.Commit, step: StepResult) -> StepResult:
+        """Blocked, conflict or manual: the cascade test first, then the prerequisite search."""
+        session = self.session
+        assert session is not None
+        step = dataclasses.replace(
+            step, hunks=_hunk_texts(self.eng, self.tree, commit, step.conflicts)
+        )
+        blockers = _overlapping(self.eng, commit, step.conflicts, self.unapplied, self.by_path)
+        if blockers:
+            return self.blocked(step, blockers, "its conflict is on lines that")
+        if session.limits.mode is PrerequisiteMode.OFF:
+            return step
+        key = (str(commit.id), self.signature(commit, step), frozenset(self.unapplied))
+        found = session.cached(key)
+        started = time.perf_counter()
+        try:
+            search = _PrereqSearch(session, self.eng, self.member, self.base, self.unapplied)
+            if found is not None and found.found and found.commits:
+                # a set verified on another tree (an earlier round) must apply on this one too
+                again = [cast(pygit2.Commit, self.eng.repo[c]) for c in found.commits]
+                if not search.applies(self.tree, [*again, commit]):
+                    found = None
+            if found is None:
+                session.stats.searches += 1
+                found = search.result(self.tree, commit, step.conflicts)
+                session.remember(key, found)
+        finally:
+            session.stats.search_seconds += time.perf_counter() - started
+        step = dataclasses.replace(step, prerequisites=found)
+        if found.blockers:
+            return self.blocked(step, found.blockers, "blame says the conflicting lines of")
+        if found.found or found.stopped:
+            return step
+        return dataclasses.replace(
+            step, verdict=Verdict.MANUAL, detail=f"manual backport needed: {step.detail}"
+        )
+
+    def signature(self, commit: pygit2.Commit, step: StepResult) -> str:
+        """What a search's outcome depends on in the current tree: the versions of the files
+        the step changes or conflicts in. The re-plan rounds change the tree elsewhere (they
+        insert prerequisites of other steps), and a step whose files did not change keeps its
+        answer instead of being searched again; a set it named is verified again."""
+        paths = set(self.eng.changes(_parent_tree(self.eng, commit), commit.tree))
+        paths.update(c.path for c in step.conflicts)
+        h = hashlib.sha1(usedforsecurity=False)
+        for p in sorted(paths):
+            ver = _Engine.at(self.tree, p)
+            h.update(f"{p}\0{ver.oid if ver is not None else '-'}\0".encode(errors="replace"))
+        return h.hexdigest()
+
+    def blocked(self, step: StepResult, shas: Sequence[str], why: str) -> StepResult:
+        at = tuple(self.unapplied[s][0] for s in shas)
+        names = ", ".join(f"step {i + 1} ({s[:12]})" for i, s in zip(at, shas, strict=True))
+        return dataclasses.replace(
+            step,
+            verdict=Verdict.BLOCKED,
+            blocked_by=tuple(shas),
+            blocked_at=at,
+            detail=f"blocked by {names}: {why} that step changes, and it did not apply",
+        )
 
 
 def _normalise_deps(
@@ -1583,20 +1773,340 @@ def _normalise_deps(
     return out
 
 
-def _default_in_branch(
-    repo: pygit2.Repository, base: pygit2.Commit, picked: Collection[str]
-) -> Callable[[str], bool]:
-    def check(sha: str) -> bool:
-        if sha in picked or sha == str(base.id):
-            return True
-        return bool(repo.descendant_of(base.id, pygit2.Oid(hex=sha)))
+# ---------------------------------------------------------------------------------------------
+# Cascades and conflict texts
+# ---------------------------------------------------------------------------------------------
 
-    return check
+Span = tuple[int, int]  # 1-based inclusive line span
+
+# What a FAILED-patch reader needs of each hunk, no more: a few lines of bounded width.
+_TEXT_LINES = 6
+_TEXT_WIDTH = 100
+_TEXT_HUNKS = 12
+
+
+def _region(span: LineRange) -> Span:
+    """The lines a change collides with: its own and the one on either side (xdiff merges
+    changes that touch or abut)."""
+    if span.count:
+        return span.start - 1, span.start + span.count
+    return span.start - 1, span.start
+
+
+def _change_spans(eng: _Engine, old: pygit2.Oid, new: pygit2.Oid) -> list[Span]:
+    """Lines of new that the change old -> new wrote; a pure deletion marks its two neighbours."""
+    return [(ns, ns + nl - 1) if nl else (ns, ns + 1) for _, _, ns, nl in eng.hunks(old, new)]
+
+
+def _map_span(lo: int, hi: int, hunks: Sequence[tuple[int, int, int, int]]) -> list[Span]:
+    """Where lines lo..hi of a file's old version sit in its new version (changed lines drop)."""
+    out: list[Span] = []
+    delta = 0
+    cur = lo
+    for os_, ol, _, nl in hunks:
+        if cur > hi:
+            break
+        first_changed = os_ if ol else os_ + 1
+        if cur < first_changed:
+            end = min(hi, first_changed - 1)
+            out.append((cur + delta, end + delta))
+            cur = end + 1
+        if ol:
+            cur = max(cur, os_ + ol)
+        delta += nl - ol
+    if cur <= hi:
+        out.append((cur + delta, hi + delta))
+    return out
+
+
+def _overlapping(
+    eng: _Engine,
+    fix: pygit2.Commit,
+    conflicts: Sequence[FileConflict],
+    unapplied: Mapping[str, tuple[int, pygit2.Commit]],
+    by_path: Mapping[str, Sequence[str]],
+) -> tuple[str, ...]:
+    """Earlier unapplied steps that wrote lines the conflicts touch, as the fix's parent has them.
+
+    Cheap and blame-free: the lines step E wrote (diff of E's parent to E) are carried into the
+    fix's parent through one blob diff; what survives unchanged and meets a conflicting hunk
+    makes the conflict E's doing. A step that creates a file the branch lacks blocks every
+    conflict in that file.
+    """
+    if len(fix.parents) != 1 or not unapplied:
+        return ()
+    parent = fix.parents[0].tree
+    found: list[str] = []
+    for c in conflicts:
+        path = c.base_path or c.path
+        names = {*by_path.get(path, ()), *by_path.get(c.path, ())}
+        if not names:
+            continue
+        p_ver = _Engine.at(parent, path)
+        regions = [_region(h.base) for h in c.hunks]
+        for sha in sorted(names, key=lambda s: unapplied[s][0]):
+            if sha not in found and _wrote_lines(eng, unapplied[sha][1], path, p_ver, regions, c):
+                found.append(sha)
+    return tuple(found)
+
+
+def _wrote_lines(
+    eng: _Engine,
+    step: pygit2.Commit,
+    path: str,
+    p_ver: _Ver | None,
+    regions: Sequence[Span],
+    conflict: FileConflict,
+) -> bool:
+    before = _Engine.at(_parent_tree(eng, step), path)
+    after = _Engine.at(step.tree, path)
+    if after is None:
+        return False
+    if before is None and conflict.kind is ConflictKind.MISSING_FILE:
+        return True
+    if p_ver is None or not (_is_reg(after.mode) and _is_reg(p_ver.mode)) or not regions:
+        return False
+    written = _change_spans(eng, before.oid if before is not None else eng.empty_blob(), after.oid)
+    if after.oid != p_ver.oid:
+        moves = eng.hunks(after.oid, p_ver.oid)
+        written = [m for lo, hi in written for m in _map_span(lo, hi, moves)]
+    return any(lo <= r_hi and r_lo <= hi for lo, hi in written for r_lo, r_hi in regions)
+
+
+def _text_lines(eng: _Engine, ver: _Ver | None) -> list[bytes] | None:
+    if ver is None or not _is_reg(ver.mode) or eng.is_binary(ver.oid):
+        return None
+    return eng.data(ver.oid).split(b"\n")
+
+
+def _cut(lines: list[bytes] | None, span: LineRange | None) -> tuple[tuple[str, ...], int]:
+    if lines is None or span is None or not span.count:
+        return (), 0
+    chosen = lines[span.start - 1 : span.start - 1 + span.count]
+    out = []
+    for raw in chosen[:_TEXT_LINES]:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        out.append(text if len(text) <= _TEXT_WIDTH else text[: _TEXT_WIDTH - 3] + "...")
+    return tuple(out), max(0, len(chosen) - _TEXT_LINES)
+
+
+def _hunk_texts(
+    eng: _Engine, tree: pygit2.Tree, fix: pygit2.Commit, conflicts: Sequence[FileConflict]
+) -> tuple[HunkText, ...]:
+    """Each conflicting hunk with the lines the patch expects and the lines the branch has."""
+    if len(fix.parents) > 1:
+        return ()
+    parent = _parent_tree(eng, fix)
+    out: list[HunkText] = []
+    for c in conflicts:
+        if not c.hunks:
+            continue
+        expects = _text_lines(eng, _Engine.at(parent, c.base_path or c.path))
+        has = _text_lines(eng, _Engine.at(tree, c.path))
+        for h in c.hunks:
+            if len(out) >= _TEXT_HUNKS:
+                return tuple(out)
+            e, e_more = _cut(expects, h.base)
+            o, o_more = _cut(has, h.ours)
+            out.append(HunkText(c.path, h.base, h.ours, e, o, e_more, o_more))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------
 # Prerequisite discovery
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    """How far the prerequisite search may go.
+
+    bounded: a proposed set has at most max_commits commits, each changing at most max_lines
+    lines (added + deleted); full: up to max_candidates commits of any size. Both blame only
+    the conflicting lines the branch lacks, follow a candidate's own conflict max_depth deep,
+    and stop at step_budget seconds per conflicting step and run_budget seconds of search per
+    run (0: no limit); a stopped search leaves the step a plain conflict.
+    """
+
+    mode: PrerequisiteMode = PrerequisiteMode.BOUNDED
+    max_commits: int = 3
+    max_lines: int = 200
+    step_budget: float = 5.0
+    run_budget: float = 120.0
+    max_candidates: int = 8
+    max_depth: int = 2
+
+
+@dataclass
+class SearchStats:
+    """Where a run's time went: picking steps, searching, and blame inside the search."""
+
+    steps: int = 0
+    simulate_seconds: float = 0.0
+    searches: int = 0
+    search_seconds: float = 0.0
+    blame_calls: int = 0
+    blame_seconds: float = 0.0
+    search_picks: int = 0
+    stopped: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: round(v, 3) if isinstance(v, float) else v
+            for k, v in dataclasses.asdict(self).items()
+        }
+
+
+# (git dir, path, newest sha, oldest sha or None, first line, last line) -> hunks of (first
+# line, count, commit, path in that commit, first line there); may raise GitError
+BlameFn = Callable[[str, str, str, str | None, int, int], list[tuple[int, int, str, str, int]]]
+
+_BLAME_CACHE_PATHS = 2048
+_RESULT_CACHE = 4096
+
+
+class SearchSession:
+    """What one ``tracker check`` run shares across its rounds: limits, budgets, caches, figures.
+
+    Blame answers are cached per (path, fix's parent, branch base): consecutive patches of one
+    series, the re-plan rounds and the searches of candidates' own conflicts ask about the same
+    files of the same parents again and again, and a later parent reuses an earlier one's
+    answer (see :meth:`blame`). Every libgit2 blame goes through :meth:`_blame_call`, which
+    counts it.
+    """
+
+    def __init__(self, limits: SearchLimits | None = None, *, blame: BlameFn | None = None) -> None:
+        self.limits = limits or SearchLimits()
+        self.stats = SearchStats()
+        self.blame_fn = blame
+        self._blame: dict[tuple[str, str, str], dict[int, str]] = {}
+        self._anchors: dict[tuple[str, str], list[pygit2.Commit]] = {}
+        self._sizes: dict[str, int] = {}
+        self._results: dict[tuple[str, str, frozenset[str]], PrerequisiteResult] = {}
+
+    def run_left(self) -> float | None:
+        if self.limits.run_budget <= 0:
+            return None
+        return self.limits.run_budget - self.stats.search_seconds
+
+    def cached(self, key: tuple[str, str, frozenset[str]]) -> PrerequisiteResult | None:
+        return self._results.get(key)
+
+    def remember(self, key: tuple[str, str, frozenset[str]], result: PrerequisiteResult) -> None:
+        if result.stopped:
+            return  # a later round may have budget left
+        if len(self._results) >= _RESULT_CACHE:
+            self._results.clear()
+        self._results[key] = result
+
+    def blame(
+        self,
+        repo: pygit2.Repository,
+        path: str,
+        parent: pygit2.Commit,
+        boundary: pygit2.Oid | None,
+        lo: int,
+        hi: int,
+    ) -> dict[int, str]:
+        """Line -> commit that last changed it (between boundary and parent), lines lo..hi.
+
+        A plan's fixes come in mainline order, so the parent of a later fix descends from the
+        parent of an earlier one that conflicted in the same file. Blame then walks only from
+        the new parent back to that anchor (a few commits instead of the whole range since
+        the branch's base) and takes the lines the anchor still has from the anchor's own,
+        cached answer, asking it (recursively, the same way) for lines it lacks.
+        """
+        bkey = str(boundary) if boundary is not None else ""
+        key = (path, str(parent.id), bkey)
+        known = self._blame.get(key)
+        if known is None:
+            if len(self._blame) >= _BLAME_CACHE_PATHS:
+                self._blame.clear()
+                self._anchors.clear()
+            known = self._blame[key] = {}
+            self._anchors.setdefault((path, bkey), []).append(parent)
+        missing = [k for k in range(lo, hi + 1) if k not in known]
+        if missing:
+            anchor = self._anchor(repo, path, bkey, parent)
+            oldest = anchor.id if anchor is not None else boundary
+            pending: dict[str, dict[int, int]] = {}
+            for start, count, sha, orig_path, orig_start in self._blame_call(
+                repo, path, parent, oldest, missing[0], missing[-1]
+            ):
+                for off in range(count):
+                    if anchor is not None and sha == str(anchor.id):
+                        pending.setdefault(orig_path, {})[start + off] = orig_start + off
+                    else:
+                        known[start + off] = sha
+            for orig_path, lines in pending.items():
+                assert anchor is not None
+                older = self.blame(
+                    repo, orig_path, anchor, boundary, min(lines.values()), max(lines.values())
+                )
+                for k, orig in lines.items():
+                    known[k] = older.get(orig, "")
+            for k in missing:
+                known.setdefault(k, "")
+        return {k: known[k] for k in range(lo, hi + 1)}
+
+    def _anchor(
+        self, repo: pygit2.Repository, path: str, bkey: str, parent: pygit2.Commit
+    ) -> pygit2.Commit | None:
+        """The newest parent already blamed for this path that is an ancestor of ``parent``."""
+        seen = [c for c in self._anchors.get((path, bkey), ()) if c.id != parent.id]
+        seen.sort(key=lambda c: c.commit_time, reverse=True)
+        for c in seen[:4]:
+            if c.commit_time <= parent.commit_time and repo.descendant_of(parent.id, c.id):
+                return c
+        return None
+
+    def _blame_call(
+        self,
+        repo: pygit2.Repository,
+        path: str,
+        newest: pygit2.Commit,
+        oldest: pygit2.Oid | None,
+        lo: int,
+        hi: int,
+    ) -> list[tuple[int, int, str, str, int]]:
+        """The one place libgit2's blame is called: (first line, count, commit, orig path,
+        orig first line) per hunk; counted and timed for the report."""
+        self.stats.blame_calls += 1
+        started = time.perf_counter()
+        try:
+            if self.blame_fn is not None:
+                newest_sha = str(newest.id)
+                old = str(oldest) if oldest is not None else None
+                return self.blame_fn(repo.path, path, newest_sha, old, lo, hi)
+            blame = repo.blame(
+                path, newest_commit=newest.id, oldest_commit=oldest, min_line=lo, max_line=hi
+            )
+            return [
+                (
+                    bh.final_start_line_number,
+                    bh.lines_in_hunk,
+                    str(bh.final_commit_id),
+                    bh.orig_path or path,
+                    bh.orig_start_line_number,
+                )
+                for bh in blame
+            ]
+        except (pygit2.GitError, KeyError, ValueError, GitError):
+            return []
+        finally:
+            self.stats.blame_seconds += time.perf_counter() - started
+
+    def changed_lines(self, repo: pygit2.Repository, commit: pygit2.Commit) -> int:
+        sha = str(commit.id)
+        n = self._sizes.get(sha)
+        if n is None:
+            if len(commit.parents) != 1:
+                n = 1 << 30  # a merge is never a prerequisite one would pick
+            else:
+                stats = commit.parents[0].tree.diff_to_tree(commit.tree).stats
+                n = stats.insertions + stats.deletions
+            self._sizes[sha] = n
+        return n
 
 
 def find_prerequisites(
@@ -1608,19 +2118,30 @@ def find_prerequisites(
     max_candidates: int = 8,
     max_depth: int = 2,
     options: MergeOptions | None = None,
+    limits: SearchLimits | None = None,
 ) -> PrerequisiteResult:
     """Find the smallest set of commits that, picked first, lets fix_sha apply cleanly on base.
 
     Candidates are the commits that last touched the conflicting lines in the fix's parent
-    (blame) and are not in the branch; sets are tried smallest first, in mainline order, and a
-    set only counts once a re-simulation of set + fix comes out clean.
+    (blame, only of the lines the branch lacks) and are not in the branch; sets are tried
+    smallest first, in mainline order, and a set only counts once a re-simulation of set + fix
+    comes out clean. Without limits the search is unbounded in size and time.
     """
     repo = _open(repo_path)
     eng = _Engine(repo, options or MergeOptions())
     base_commit = _resolve_commit(repo, base)
     fix = _resolve_commit(repo, fix_sha)
-    search = _PrereqSearch(eng, in_branch, base_commit, max_candidates, max_depth)
-    return search.result(base_commit.tree, fix)
+    session = SearchSession(
+        limits
+        or SearchLimits(
+            mode=PrerequisiteMode.FULL,
+            max_candidates=max_candidates,
+            max_depth=max_depth,
+            step_budget=0,
+            run_budget=0,
+        )
+    )
+    return _PrereqSearch(session, eng, in_branch, base_commit, {}).result(base_commit.tree, fix)
 
 
 @dataclass
@@ -1630,84 +2151,172 @@ class _Found:
     evidence: list[Evidence]
 
 
+class _Stop(Exception):
+    """A budget ran out; the message says which."""
+
+
+Unit = tuple[list[pygit2.Commit], list[Evidence]]
+
+
 class _PrereqSearch:
-    """Bounded search: blame the conflicts, then try candidate sets smallest first."""
+    """Blame the conflicting lines the branch lacks, then try candidate sets smallest first."""
 
     def __init__(
         self,
+        session: SearchSession,
         eng: _Engine,
         in_branch: Callable[[str], bool],
         base: pygit2.Commit,
-        max_candidates: int,
-        max_depth: int,
-        budget: int = 256,
+        unapplied: Mapping[str, object],
+        picks: int = 256,
     ) -> None:
+        lim = session.limits
+        self.session = session
         self.eng = eng
         self.in_branch = in_branch
         self.base = base
-        self.max_candidates = max(1, max_candidates)
-        self.max_depth = max(1, max_depth)
-        self.budget = budget
+        self.unapplied = unapplied
+        self.bounded = lim.mode is PrerequisiteMode.BOUNDED
+        self.max_candidates = max(1, lim.max_candidates)
+        self.max_commits = max(1, lim.max_commits if self.bounded else lim.max_candidates)
+        self.max_depth = max(1, lim.max_depth)
+        self.picks = picks
         self.tried: list[tuple[str, ...]] = []
         self.candidates: list[str] = []
-        self._in_branch_cache: dict[str, bool] = {}
+        self.rejected: list[str] = []
+        self.blockers: dict[str, list[Evidence]] = {}
+        self._member: dict[str, bool] = {}
+        # (start tree, commits picked in order) -> resulting tree, None when the last conflicted
+        self._after: dict[tuple[pygit2.Oid, tuple[pygit2.Oid, ...]], pygit2.Oid | None] = {}
+        self.deadline: tuple[float, str] | None = None
 
-    def result(self, tree: pygit2.Tree, fix: pygit2.Commit) -> PrerequisiteResult:
-        found = self.search(tree, fix, self.max_depth)
+    # --- budgets --------------------------------------------------------------------------
+
+    def start_clock(self) -> None:
+        lim = self.session.limits
+        now = time.perf_counter()
+        ends: list[tuple[float, str]] = []
+        if lim.step_budget > 0:
+            ends.append((now + lim.step_budget, f"the step's {lim.step_budget:g} s budget ran out"))
+        left = self.session.run_left()
+        if left is not None:
+            ends.append((now + left, f"the run's {lim.run_budget:g} s search budget ran out"))
+        self.deadline = min(ends) if ends else None
+
+    def tick(self) -> None:
+        if self.deadline is not None and time.perf_counter() >= self.deadline[0]:
+            raise _Stop(self.deadline[1])
+        if self.picks <= 0:
+            raise _Stop("the search tried as many picks as it may (256)")
+
+    def pick(self, tree: pygit2.Tree, commit: pygit2.Commit) -> _Outcome:
+        self.tick()
+        self.picks -= 1
+        self.session.stats.search_picks += 1
+        return _pick(self.eng, tree, commit)
+
+    # --- driver ---------------------------------------------------------------------------
+
+    def result(
+        self,
+        tree: pygit2.Tree,
+        fix: pygit2.Commit,
+        conflicts: Sequence[FileConflict] | None = None,
+    ) -> PrerequisiteResult:
+        stopped = ""
+        found = _Found(False, [], [])
+        self.start_clock()
+        try:
+            found = self.search(tree, fix, self.max_depth, conflicts, top=True)
+        except _Stop as stop:
+            stopped = str(stop)
+            self.session.stats.stopped += 1
         sha = str(fix.id)
-        if found.ok and not found.commits:
-            message = "applies without prerequisites"
-        elif found.ok:
-            names = ", ".join(_short(c) for c in found.commits)
-            message = f"applies cleanly after {names} (verified by re-simulation)"
-        elif not self.candidates:
-            message = "no candidate commits outside the branch touched the conflicting lines"
-        else:
-            message = (
-                f"no set of up to {self.max_candidates} candidates (depth "
-                f"{self.max_depth}) makes it apply; tried {len(self.tried)} sets"
-            )
+        blockers = tuple(self.blockers) if not found.ok and not stopped else ()
+        evidence = found.evidence
+        if blockers:
+            evidence = [e for b in blockers for e in self.blockers[b]]
         return PrerequisiteResult(
             sha,
-            found.ok,
+            found.ok and not blockers,
             tuple(str(c.id) for c in found.commits),
-            tuple(found.evidence),
+            tuple(evidence),
             tuple(self.tried),
             tuple(self.candidates),
-            message,
+            self.message(found, stopped, blockers),
+            mode=self.session.limits.mode.value,
+            stopped=stopped,
+            blockers=blockers,
+            rejected=tuple(self.rejected),
         )
 
+    def message(self, found: _Found, stopped: str, blockers: Sequence[str]) -> str:
+        if stopped:
+            return f"search stopped before a verdict: {stopped}"
+        if blockers:
+            names = ", ".join(b[:12] for b in blockers)
+            return f"the conflicting lines were last changed by earlier unapplied steps: {names}"
+        if found.ok and not found.commits:
+            return "applies without prerequisites"
+        if found.ok:
+            names = ", ".join(_short(c) for c in found.commits)
+            return f"applies cleanly after {names} (verified by re-simulation)"
+        size = (
+            f"at most {self.max_commits} commit(s) of at most {self.session.limits.max_lines} "
+            "changed lines each"
+            if self.bounded
+            else f"up to {self.max_commits} commits (depth {self.max_depth})"
+        )
+        too_big = f"; too big: {'; '.join(self.rejected)}" if self.rejected else ""
+        if not self.candidates:
+            return "no candidate commits outside the branch touched the conflicting lines" + (
+                f" ({size}){too_big}" if too_big else ""
+            )
+        return f"no set of {size} makes it apply; tried {len(self.tried)} sets{too_big}"
+
     def is_in_branch(self, sha: str) -> bool:
-        known = self._in_branch_cache.get(sha)
+        known = self._member.get(sha)
         if known is None:
             known = bool(self.in_branch(sha))
-            self._in_branch_cache[sha] = known
+            self._member[sha] = known
         return known
 
-    def search(self, tree: pygit2.Tree, fix: pygit2.Commit, depth: int) -> _Found:
-        first = _pick(self.eng, tree, fix)
-        if first.tree is not None:
-            return _Found(True, [], [])
-        blamed = self.blame(fix, first.conflicts)
-        units: list[tuple[list[pygit2.Commit], list[Evidence]]] = []
+    def search(
+        self,
+        tree: pygit2.Tree,
+        fix: pygit2.Commit,
+        depth: int,
+        conflicts: Sequence[FileConflict] | None = None,
+        *,
+        top: bool = False,
+    ) -> _Found:
+        if conflicts is None:
+            first = self.pick(tree, fix)
+            if first.tree is not None:
+                return _Found(True, [], [])
+            conflicts = first.conflicts
+        blamed = self.blame(tree, fix, conflicts, top)
+        if top and self.blockers:
+            return _Found(False, [], [])
+        units: list[Unit] = []
         for cand, evidence in blamed:
             unit = self.unit(tree, cand, evidence, depth)
             if unit is not None:
                 units.append(unit)
         for size in range(1, len(units) + 1):
             for combo in itertools.combinations(units, size):
-                if self.budget <= 0:
-                    return _Found(False, [], [])
+                if len({c.id for u in combo for c in u[0]}) > self.max_commits:
+                    continue
                 found = self.try_set(tree, fix, combo)
                 if found is not None:
-                    return found
+                    return self.minimal(tree, fix, found)
         return _Found(False, [], [])
 
     def unit(
         self, tree: pygit2.Tree, cand: pygit2.Commit, evidence: list[Evidence], depth: int
-    ) -> tuple[list[pygit2.Commit], list[Evidence]] | None:
-        alone = _pick(self.eng, tree, cand)
-        self.budget -= 1
+    ) -> Unit | None:
+        alone = self.pick(tree, cand)
+        self._after[(tree.id, (cand.id,))] = alone.tree
         if alone.tree is not None:
             return None if alone.tree == tree.id else ([cand], evidence)
         if depth <= 1:
@@ -1720,11 +2329,29 @@ class _PrereqSearch:
         ]
         return [*sub.commits, cand], needed + evidence
 
+    def applies(self, tree: pygit2.Tree, commits: Sequence[pygit2.Commit]) -> bool:
+        """Do commits apply one after another onto tree? Every search starts from the same
+        tree, so the trees of prefixes already picked (a candidate alone, a tried set) are
+        kept and not picked again."""
+        ids = tuple(c.id for c in commits)
+        start = next((k for k in range(len(ids), 0, -1) if (tree.id, ids[:k]) in self._after), 0)
+        if start:
+            after = self._after[(tree.id, ids[:start])]
+            if after is None:
+                return False
+            current = cast(pygit2.Tree, self.eng.repo[after])
+        else:
+            current = tree
+        for k in range(start, len(ids)):
+            out = self.pick(current, commits[k])
+            self._after[(tree.id, ids[: k + 1])] = out.tree
+            if out.tree is None:
+                return False
+            current = cast(pygit2.Tree, self.eng.repo[out.tree])
+        return True
+
     def try_set(
-        self,
-        tree: pygit2.Tree,
-        fix: pygit2.Commit,
-        combo: Sequence[tuple[list[pygit2.Commit], list[Evidence]]],
+        self, tree: pygit2.Tree, fix: pygit2.Commit, combo: Sequence[Unit]
     ) -> _Found | None:
         commits: dict[str, pygit2.Commit] = {}
         evidence: list[Evidence] = []
@@ -1734,21 +2361,31 @@ class _PrereqSearch:
             evidence.extend(unit_evidence)
         ordered = sorted(commits.values(), key=_mainline_key)
         self.tried.append(tuple(str(c.id) for c in ordered))
-        current = tree
-        for c in [*ordered, fix]:
-            self.budget -= 1
-            out = _pick(self.eng, current, c)
-            if out.tree is None:
-                return None
-            current = cast(pygit2.Tree, self.eng.repo[out.tree])
+        if not self.applies(tree, [*ordered, fix]):
+            return None
         unique = list({(e.commit, e.text): e for e in evidence}.values())
         return _Found(True, ordered, unique)
 
+    def minimal(self, tree: pygit2.Tree, fix: pygit2.Commit, found: _Found) -> _Found:
+        """Drop every member the fix turns out not to need (sets are tried smallest first, but a
+        chained unit can carry a commit that a later member made unnecessary)."""
+        commits = list(found.commits)
+        for c in list(commits):
+            if len(commits) == 1:
+                break
+            rest = [x for x in commits if x.id != c.id]
+            if self.applies(tree, [*rest, fix]):
+                commits = rest
+        kept = {str(c.id) for c in commits}
+        return _Found(True, commits, [e for e in found.evidence if e.commit in kept])
+
+    # --- blame ----------------------------------------------------------------------------
+
     def blame(
-        self, fix: pygit2.Commit, conflicts: Sequence[FileConflict]
+        self, tree: pygit2.Tree, fix: pygit2.Commit, conflicts: Sequence[FileConflict], top: bool
     ) -> list[tuple[pygit2.Commit, list[Evidence]]]:
         """Commits outside the branch that last changed the conflicting lines, mainline order."""
-        if not fix.parents:
+        if len(fix.parents) != 1:
             return []
         parent = fix.parents[0]
         repo = self.eng.repo
@@ -1758,10 +2395,16 @@ class _PrereqSearch:
             boundary = None
         lines: Counter[str] = Counter()
         evidence: dict[str, list[Evidence]] = {}
+        skip = {str(fix.id), str(boundary) if boundary is not None else ""}
         for conflict in conflicts:
             path = conflict.base_path or conflict.path
-            for hunk in conflict.hunks:
-                self.blame_hunk(parent, boundary, path, hunk.base, fix, lines, evidence)
+            for lo, hi in self.targets(tree, conflict, parent.tree, path):
+                self.tick()
+                owners = self.session.blame(repo, path, parent, boundary, lo, hi)
+                for sha, start, count in _runs(owners):
+                    if sha in skip:
+                        continue
+                    self.attribute(sha, path, start, count, top, lines, evidence)
         chosen = [sha for sha, _ in lines.most_common(self.max_candidates)]
         commits = sorted((cast(pygit2.Commit, repo[sha]) for sha in chosen), key=_mainline_key)
         for c in commits:
@@ -1769,47 +2412,93 @@ class _PrereqSearch:
                 self.candidates.append(str(c.id))
         return [(c, evidence[str(c.id)]) for c in commits]
 
-    def blame_hunk(
+    def attribute(
         self,
-        parent: pygit2.Commit,
-        boundary: pygit2.Oid | None,
+        sha: str,
         path: str,
-        span: LineRange,
-        fix: pygit2.Commit,
+        start: int,
+        count: int,
+        top: bool,
         lines: Counter[str],
         evidence: dict[str, list[Evidence]],
     ) -> None:
-        total = _line_count(self.eng, parent.tree, path)
+        commit = cast(pygit2.Commit, self.eng.repo[sha])
+        text = (
+            f"lines {start}-{start + count - 1} of {path} last changed by "
+            f'{_short(commit)} ("{_subject(commit)}")'
+        )
+        ev = Evidence(sha, _subject(commit), path, LineRange(start, count), text)
+        if sha in self.unapplied:
+            # an earlier step of the sequence that did not apply: the conflict is its cascade
+            if top:
+                self.blockers.setdefault(sha, []).append(ev)
+            return
+        if self.is_in_branch(sha):
+            return
+        if self.bounded:
+            size = self.session.changed_lines(self.eng.repo, commit)
+            if size > self.session.limits.max_lines:
+                note = f"{_short(commit)} changes {size} lines"
+                if note not in self.rejected:
+                    self.rejected.append(note)
+                return
+        lines[sha] += count
+        evidence.setdefault(sha, []).append(ev)
+
+    def targets(
+        self, tree: pygit2.Tree, conflict: FileConflict, parent: pygit2.Tree, path: str
+    ) -> list[Span]:
+        """The lines of the conflicting hunks (in the fix's parent) that the branch lacks.
+
+        Lines the branch's tree already has came from commits the branch has (or from the
+        common base): blaming them can only name commits that are not missing. What the branch
+        lacks is found with one blob diff of the branch's file against the parent's.
+        """
+        p_ver = _Engine.at(parent, path)
+        if p_ver is None or not _is_reg(p_ver.mode) or not conflict.hunks:
+            return []
+        total = _line_count(self.eng, parent, path)
         if total == 0:
-            return
-        # a change collides with edits on the lines it touches or right next to them
-        lo = max(1, span.start - 1)
-        hi = min(total, span.start + span.count if span.count else span.start)
-        if lo > hi:
-            lo = hi
-        try:
-            blame = self.eng.repo.blame(
-                path, newest_commit=parent.id, oldest_commit=boundary, min_line=lo, max_line=hi
-            )
-        except (pygit2.GitError, KeyError, ValueError):
-            return
-        for bh in blame:
-            sha = str(bh.final_commit_id)
-            if sha == str(fix.id) or (boundary is not None and sha == str(boundary)):
-                continue
-            if self.is_in_branch(sha):
-                continue
-            start = bh.final_start_line_number
-            count = bh.lines_in_hunk
-            commit = cast(pygit2.Commit, self.eng.repo[sha])
-            lines[sha] += count
-            text = (
-                f"lines {start}-{start + count - 1} of {path} last changed by "
-                f'{_short(commit)} ("{_subject(commit)}")'
-            )
-            evidence.setdefault(sha, []).append(
-                Evidence(sha, _subject(commit), path, LineRange(start, count), text)
-            )
+            return []
+        o_ver = _Engine.at(tree, conflict.path)
+        if o_ver is None or not _is_reg(o_ver.mode):
+            lacking: list[Span] = [(1, total)]
+        else:
+            lacking = _change_spans(self.eng, o_ver.oid, p_ver.oid)
+        out: list[Span] = []
+        for h in conflict.hunks:
+            r_lo, r_hi = _region(h.base)
+            r_lo, r_hi = max(1, r_lo), min(total, r_hi)
+            for a, b in lacking:
+                lo, hi = max(r_lo, a), min(r_hi, b, total)
+                if lo <= hi:
+                    out.append((lo, hi))
+        return _merge_spans(out)
+
+
+def _merge_spans(spans: Iterable[Span]) -> list[Span]:
+    out: list[Span] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _runs(owners: Mapping[int, str]) -> Iterable[tuple[str, int, int]]:
+    """(sha, first line, count) for each run of consecutive lines with the same owner."""
+    run: tuple[str, int, int] | None = None
+    for k in sorted(owners):
+        sha = owners[k]
+        if run is not None and run[0] == sha and run[1] + run[2] == k:
+            run = (sha, run[1], run[2] + 1)
+            continue
+        if run is not None and run[0]:
+            yield run
+        run = (sha, k, 1)
+    if run is not None and run[0]:
+        yield run
 
 
 def _short(commit: pygit2.Commit) -> str:

@@ -32,6 +32,8 @@ class SimulationSummary:
     detail: str
     stale: bool
     checked_at: str | None = None
+    # earlier steps this one is blocked by: (position or None, sha)
+    blocked_by: tuple[tuple[int | None, str], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -41,6 +43,7 @@ class SimulationSummary:
             "detail": self.detail,
             "stale": self.stale,
             "checked_at": self.checked_at,
+            "blocked_by": [{"position": p, "sha": sha} for p, sha in self.blocked_by],
         }
 
 
@@ -66,6 +69,7 @@ def summarize(
     )
     checked = data.get("checked_at")
     return SimulationSummary(
+        blocked_by=_blocked(data),
         verdict=str(data.get("verdict", "unknown")),
         files=tuple(files),
         prerequisites=tuple(commits),
@@ -73,6 +77,19 @@ def summarize(
         stale=stale,
         checked_at=str(checked) if checked is not None else None,
     )
+
+
+def _blocked(data: Mapping[str, object]) -> tuple[tuple[int | None, str], ...]:
+    shas = data.get("blocked_by")
+    if not isinstance(shas, list):
+        return ()
+    raw = data.get("blocked_positions")
+    positions = list(raw) if isinstance(raw, list) else []
+    out: list[tuple[int | None, str]] = []
+    for i, sha in enumerate(shas):
+        pos = positions[i] if i < len(positions) else None
+        out.append((pos if isinstance(pos, int) else None, str(sha)))
+    return tuple(out)
 
 
 def plan_simulations(store: Store, plan: Plan) -> dict[str, SimulationSummary]:
