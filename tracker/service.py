@@ -56,8 +56,15 @@ def sync(
     config: Config, store: Store, progress: Progress | None = None, *, fetch: bool = False
 ) -> SyncStats:
     from tracker.ingest.gitlog import GitSync
+    from tracker.ingest.identity import link_identities
 
-    return GitSync(config, store, progress).run(fetch=fetch)
+    stats = GitSync(config, store, progress).run(fetch=fetch)
+    # Mail synced before git (the CLI reads sources first so that cgit feeds can ask git to
+    # fetch) is linked to the commits now known: the order of sources in a sync, or of syncs,
+    # must not change what is linked.
+    with store.session() as s:
+        link_identities(s)
+    return stats
 
 
 def sync_sources(
@@ -75,21 +82,26 @@ def sync_sources(
 
 def reparse(config: Config, store: Store) -> IngestCounts:
     """Rebuild every mail-derived row from the stored raw documents, without fetching."""
-    from tracker.ingest.identity import link_identities
     from tracker.ingest.mailstore import IngestCounts, MailStore, clear_derived, document_bytes
+    from tracker.ingest.sources import list_of, settle_and_link
+    from tracker.store.models import Source
 
     total = IngestCounts()
+    configured = {src.name: list_of(src) for src in config.sources}
     with store.session() as s:
         clear_derived(s)
         ids = list(s.scalars(select(Document.id).order_by(Document.id)))
+        lists = {
+            sid: configured.get(name) for sid, name in s.execute(select(Source.id, Source.name))
+        }
     for i in range(0, len(ids), 200):
         with store.session() as s:
             for doc in s.scalars(select(Document).where(Document.id.in_(ids[i : i + 200]))):
                 doc.error = None
-                ms = MailStore(s, config.upstream_patterns, doc.source_id)
+                name = lists.get(doc.source_id) if doc.source_id is not None else None
+                ms = MailStore(s, config.upstream_patterns, doc.source_id, name)
                 total.add(ms.ingest(doc, document_bytes(doc)))
-    with store.session() as s:
-        link_identities(s)
+    settle_and_link(store)
     return total
 
 
