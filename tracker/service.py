@@ -22,7 +22,17 @@ from tracker.errors import ConfigError, UnknownCommitError
 from tracker.plan import Fix, Plan, Step, decide, presence
 from tracker.revisions import check_sha
 from tracker.store.db import Store
-from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Trailer
+from tracker.store.models import (
+    Branch,
+    BranchState,
+    Change,
+    Commit,
+    Document,
+    Edge,
+    Message,
+    Trailer,
+)
+from tracker.store.postings import PostingView, find_posting, msgid_of, posting_view
 from tracker.store.queries import chunked
 from tracker.store.snapshot import (
     commit_info,
@@ -224,12 +234,29 @@ class StatusReport:
     sha: str
     subject: str
     rows: tuple[StatusRow, ...]
+    # The posting this commit came from, when tracker has its mails.
+    posting: PostingView | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
             "sha": self.sha,
             "subject": self.subject,
             "branches": [{"branch": r.branch, **r.step.to_dict()} for r in self.rows],
+            "posting": self.posting.to_dict() if self.posting else None,
+        }
+
+
+@dataclass(frozen=True)
+class PostingStatus:
+    """A posting (merged or not) and, for each of its patches in mainline, its decisions."""
+
+    posting: PostingView
+    commits: tuple[StatusReport, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "posting": self.posting.to_dict(),
+            "commits": [c.to_dict() for c in self.commits],
         }
 
 
@@ -250,11 +277,18 @@ def find_commit(s: Session, query: str) -> Commit:
         if len(hits) > 1:
             raise UnknownCommitError(f"'{q}' is ambiguous: matches {len(hits)} commits")
         raise UnknownCommitError(f"unknown commit '{q}': not in the store (run 'tracker sync'?)")
-    if "@" in q:
-        msgid = q.strip("<>")
+    msgid = msgid_of(q)
+    if msgid is not None:
         sha = s.scalar(
             select(Trailer.commit_sha).where(Trailer.kind == "link", Trailer.value == msgid)
         )
+        if sha is None:
+            # Linked by patch-id or subject and author instead of a Link: trailer.
+            sha = s.scalar(
+                select(Change.mainline_sha)
+                .join(Message, Message.change_id == Change.id)
+                .where(Message.message_id == msgid)
+            )
         linked = s.get(Commit, sha) if sha else None
         if linked is None:
             raise UnknownCommitError(f"no commit links to Message-ID <{msgid}>")
@@ -279,14 +313,62 @@ def find_commit(s: Session, query: str) -> Commit:
 def status(config: Config, store: Store, query: str) -> StatusReport:
     with store.session() as s:
         c = find_commit(s, query)
-        rows: list[StatusRow] = []
-        for b in config.branches:
-            full = _plan_in_session(s, config, b, None)
-            step = next((st for st in full.steps if st.sha == c.sha), None)
-            if step is None:
-                step = _single(s, b, c)
-            rows.append(StatusRow(b.name, step))
-        return StatusReport(sha=c.sha, subject=c.subject, rows=tuple(rows))
+        return _commit_status(s, config, [c])[0]
+
+
+def _commit_status(s: Session, config: Config, commits: list[Commit]) -> list[StatusReport]:
+    """Each commit's decision on every branch; one plan per branch however many commits."""
+    rows: dict[str, list[StatusRow]] = {c.sha: [] for c in commits}
+    for b in config.branches:
+        full = _plan_in_session(s, config, b, None)
+        steps = {st.sha: st for st in full.steps}
+        for c in commits:
+            step = steps.get(c.sha) or _single(s, b, c)
+            rows[c.sha].append(StatusRow(b.name, step))
+    return [
+        StatusReport(sha=c.sha, subject=c.subject, rows=tuple(rows[c.sha]), posting=_posted(s, c))
+        for c in commits
+    ]
+
+
+def _posted(s: Session, c: Commit) -> PostingView | None:
+    if c.change_id is None:
+        return None
+    msg = s.scalar(
+        select(Message)
+        .where(Message.change_id == c.change_id, Message.kind == "patch")
+        .order_by(Message.date.desc())
+        .limit(1)
+    )
+    return posting_view(s, msg, c.sha) if msg is not None else None
+
+
+def posting_status(config: Config, store: Store, query: str) -> StatusReport | PostingStatus:
+    """``tracker status``: a commit's decisions, or where a posting stands (merged or not).
+
+    A sha, or a Message-ID / subject a mainline commit answers to, gives the commit's report;
+    otherwise the posting the Message-ID, lore URL or subject names, with the decisions of
+    each of its patches already merged."""
+    with store.session() as s:
+        text = " ".join(query.split())
+        if _HEXISH.match(text):
+            return _commit_status(s, config, [find_commit(s, text)])[0]
+        if msgid_of(text) is None and s.scalar(
+            select(Commit.sha).where(Commit.mainline.is_(True), Commit.subject == text).limit(1)
+        ):
+            return _commit_status(s, config, [find_commit(s, text)])[0]
+        try:
+            commit: Commit | None = find_commit(s, text)
+        except UnknownCommitError as exc:
+            commit, missing = None, exc
+        posting = find_posting(s, text)
+        if commit is not None and (posting is None or msgid_of(text) is not None):
+            # A patch's own Message-ID: its commit, with the posting attached.
+            return _commit_status(s, config, [commit])[0]
+        if posting is None:
+            raise UnknownCommitError(f"{missing}; no posting matches either")
+        commits = [c for sha in posting.commits if (c := s.get(Commit, sha)) is not None]
+        return PostingStatus(posting=posting, commits=tuple(_commit_status(s, config, commits)))
 
 
 def _single(s: Session, b: BranchConfig, c: Commit) -> Step:
