@@ -158,7 +158,7 @@ def _same_posting(child: Posted, parent: Posted) -> bool:
 
 
 def group_postings(msgs: Sequence[Posted]) -> list[Posting]:
-    """One sender's messages -> postings (covers no patch answers are left out)."""
+    """One sender's messages -> postings (a mail without ``0/N`` no patch answers is left out)."""
     by_id = {m.msgid: m for m in msgs}
 
     def root_of(m: Posted) -> Posted:
@@ -173,7 +173,10 @@ def group_postings(msgs: Sequence[Posted]) -> list[Posting]:
     groups: dict[str, list[Posted]] = defaultdict(list)
     for m in sorted(msgs, key=_order):
         groups[root_of(m).msgid].append(m)
-    postings = [Posting(g) for g in groups.values() if any(x.kind == "patch" for x in g)]
+    # A cover letter alone is a posting too (its patches may have gone to other lists only).
+    postings = [
+        Posting(g) for g in groups.values() if any(x.kind == "patch" or x.index == 0 for x in g)
+    ]
     return _merge_loose(postings)
 
 
