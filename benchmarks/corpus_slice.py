@@ -4,7 +4,8 @@ The result is itself a public-inbox v2 epoch (one commit per message, blob ``m``
 corpus' archive order, authors and dates kept), so tests clone it exactly as they would the whole
 corpus. Run by hand when the test data must change:
 
-``.venv/bin/python benchmarks/corpus_slice.py CORPUS.bundle tests/data/corpus/sparclinux-slice.bundle``
+``.venv/bin/python benchmarks/corpus_slice.py CORPUS.bundle \
+ tests/data/corpus/sparclinux-slice.bundle``
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ from sqlalchemy import select
 
 from tests.test_cli import run
 from tracker import service
-from tracker.config import Config, parse_config
+from tracker.config import Config, load_config, parse_config
+from tracker.sampleworld.demo import write_demo_config
+from tracker.sampleworld.history import SampleWorld
 from tracker.store.db import Store
 from tracker.store.models import Message, MessageList, Series, SeriesVersion, Trailer
 
@@ -297,7 +299,7 @@ def test_posting_status_before_merge(corpus: Any) -> None:
 
 
 def test_status_cli_for_a_posting(corpus: Any, tmp_path: Path) -> None:
-    cfg, store, _ = corpus
+    cfg, _, _ = corpus
     toml = tmp_path / "tracker.toml"
     toml.write_text(
         f'[database]\nurl = "{cfg.database_url}"\n'
@@ -312,3 +314,32 @@ def test_status_cli_for_a_posting(corpus: Any, tmp_path: Path) -> None:
     assert "latest: v6, 0 of 14 patches, incomplete" in p.stdout
     p = run("--config", str(toml), "status", "no such posting anywhere")
     assert p.returncode == 5
+
+
+def _links(store: Store) -> list[tuple[str, int | None, str | None]]:
+    with store.session() as s:
+        return sorted((m.message_id, m.change_id, m.link_rule) for m in s.scalars(select(Message)))
+
+
+def test_one_sync_equals_two(world_dir: tuple[SampleWorld, Path]) -> None:
+    """``tracker sync`` reads mail before git; the first sync must already link and plan right."""
+    _, root = world_dir
+    cfg = load_config(write_demo_config(root))
+    toml = str(root / "tracker.toml")
+    assert run("--config", toml, "sync", "--quiet").returncode == 0
+
+    def snapshot() -> tuple[Any, ...]:
+        store = service.open_store(cfg)
+        try:
+            plans = {
+                b.name: json.loads(run("--config", toml, "plan", b.name, "--json").stdout)
+                for b in cfg.branches
+            }
+            return plans, _links(store), state(store)
+        finally:
+            store.close()
+
+    first = snapshot()
+    assert any(rule for _, _, rule in first[1])  # mails linked to commits after one sync
+    assert run("--config", toml, "sync", "--quiet").returncode == 0
+    assert snapshot() == first
