@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from tests.test_cli import run
 from tracker import service
 from tracker.config import Config, load_config, parse_config
+from tracker.report.dashboard import write_dashboard
 from tracker.sampleworld.demo import write_demo_config
 from tracker.sampleworld.history import SampleWorld
 from tracker.store.db import Store
@@ -343,3 +345,19 @@ def test_one_sync_equals_two(world_dir: tuple[SampleWorld, Path]) -> None:
     assert any(rule for _, _, rule in first[1])  # mails linked to commits after one sync
     assert run("--config", toml, "sync", "--quiet").returncode == 0
     assert snapshot() == first
+
+
+def test_dashboard_lists_pending_series(corpus: Any, tmp_path: Path) -> None:
+    cfg, store, _ = corpus
+    out = tmp_path / "site"
+    write_dashboard(cfg, store, out, clock=lambda: datetime(2026, 1, 28, tzinfo=UTC))
+    pending = json.loads((out / "index.json").read_text())["pending"]
+    lazy = next(p for p in pending if p["subject"] == "Fix lazy mmu mode")
+    assert (lazy["version"], lazy["versions"], lazy["patches"], lazy["complete"]) == (2, 2, 5, True)
+    assert lazy["cc_stable"] == 3 and lazy["merged"] == 0 and lazy["lists"] == ["sparclinux"]
+    nesting = next(p for p in pending if p["subject"] == "Nesting support for lazy MMU mode")
+    assert (nesting["version"], nesting["patches"], nesting["total"]) == (6, 0, 14)
+    # Newest posting first.
+    assert pending[0]["subject"] == "Nesting support for lazy MMU mode"
+    html = (out / "index.html").read_text()
+    assert 'id="pending"' in html and "Fix lazy mmu mode" in html

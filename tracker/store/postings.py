@@ -317,18 +317,22 @@ def _mm(s: Session, msgids: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def pending_series(s: Session, limit: int = 200) -> list[PostingView]:
-    """Series whose latest version is not all in mainline yet, most recently posted first."""
-    unmerged = (
+    """Series whose latest version is not all in mainline yet, most recently posted first.
+
+    A version counts as merged when it has patches and every one is linked to a commit; one
+    whose patches went to other lists only (a cover alone) stays pending."""
+    merged = (
         select(Message.series_version_id)
-        .where(Message.kind == "patch", Message.change_id.is_(None))
+        .where(Message.kind == "patch", Message.series_version_id.is_not(None))
         .group_by(Message.series_version_id)
+        .having(func.count(Message.change_id) == func.count())
     )
     series = s.scalars(
         select(Series)
         .join(SeriesVersion, SeriesVersion.series_id == Series.id)
         .where(
             SeriesVersion.version == Series.latest_version,
-            SeriesVersion.id.in_(unmerged),
+            SeriesVersion.id.not_in(merged),
         )
         .order_by(SeriesVersion.posted_at.desc(), Series.id)
         .limit(limit)
