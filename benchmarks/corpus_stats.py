@@ -27,6 +27,7 @@ from sqlalchemy import inspect, text
 
 from tracker import service
 from tracker.config import parse_config
+from tracker.store.db import Store
 
 _QUERIES: tuple[tuple[str, str], ...] = (
     ("messages", "SELECT count(*) FROM messages"),
@@ -75,6 +76,22 @@ def _inbox_from_bundle(bundle: Path, work: Path) -> Path:
     return inbox
 
 
+def _time_series_pass(store: Store) -> None:
+    """The series/review pass alone, over every stored message (what a first sync costs)."""
+    from tracker.ingest.series import settle
+
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE messages SET settled = NULL"))
+    with store.session() as s:
+        t0 = time.perf_counter()
+        c = settle(s)
+        took = time.perf_counter() - t0
+    print(
+        f"series pass over all {c.messages} messages ({c.senders} senders): {took:.2f} s, "
+        f"{c.series} series, {c.versions} versions, {c.reviews} review trailers attributed"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundle", type=Path, nargs="?", help="a public-inbox epoch as a git bundle")
@@ -106,6 +123,7 @@ def main() -> None:
         queries = list(_QUERIES)
         if inspect(store.engine).has_table("message_lists"):
             queries.append(_LISTS)
+            _time_series_pass(store)
         with store.engine.connect() as conn:
             for label, sql in queries:
                 print(f"{label:>44}: {conn.scalar(text(sql))}")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tracker.ingest import reviews
@@ -373,95 +373,155 @@ def settle(s: Session) -> SettleCounts:
             p = _posted(row)
             if p is not None:
                 by_sender[p.sender].append(p)
+        loaded: list[Posted] = []
+        plans: list[SeriesPlan] = []
         for sender, msgs in sorted(by_sender.items()):
-            plans = link_versions(group_postings(msgs), sender)
-            _apply(s, msgs, plans, counts)
-            regrouped.update(m.msgid for m in msgs)
+            plans += link_versions(group_postings(msgs), sender)
+            loaded += msgs
+        _apply(s, loaded, plans, counts)
+        regrouped.update(m.msgid for m in loaded)
     ids = [msgid for msgid, *_ in touched]
     candidates = set(ids) | reviews.descendants(s, regrouped)
     counts.reviews = reviews.attribute(s, reviews.with_reviews(s, candidates))
+    messages = _table(Message)
     for part in chunked(ids):
-        s.execute(update(Message).where(Message.message_id.in_(part)).values(settled=True))
+        s.execute(update(messages).where(messages.c.message_id.in_(part)).values(settled=True))
     return counts
+
+
+def _table(model: type[Message | SeriesVersion | Series]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _ids(values: Iterable[int]) -> Iterable[list[int]]:
+    ordered = sorted(set(values))
+    for i in range(0, len(ordered), 500):
+        yield ordered[i : i + 500]
 
 
 def _apply(
     s: Session, msgs: Sequence[Posted], plans: Sequence[SeriesPlan], c: SettleCounts
 ) -> None:
-    """Replace the stored series and versions of these messages by ``plans``."""
-    old_versions = sorted({m.version_id for m in msgs if m.version_id is not None})
+    """Replace the stored series and versions of these messages by ``plans``.
+
+    Core statements, a few per batch of senders: a first sync regroups every posting of an
+    archive, and an ORM flush per version cost more than the grouping itself."""
+    messages, versions, series = _table(Message), _table(SeriesVersion), _table(Series)
+    old_versions = {m.version_id for m in msgs if m.version_id is not None}
     old_series: set[int] = set()
-    for i in range(0, len(old_versions), 500):
+    for part in _ids(old_versions):
         old_series.update(
-            s.scalars(
-                select(SeriesVersion.series_id).where(
-                    SeriesVersion.id.in_(old_versions[i : i + 500])
-                )
-            )
+            s.scalars(select(SeriesVersion.series_id).where(SeriesVersion.id.in_(part)))
         )
-    changed = [m.msgid for m in msgs if m.version_id is not None]
-    for ids in chunked(changed):
-        s.execute(update(Message).where(Message.message_id.in_(ids)).values(series_version_id=None))
-    for i in range(0, len(old_versions), 500):
-        s.execute(delete(SeriesVersion).where(SeriesVersion.id.in_(old_versions[i : i + 500])))
-    by_key = {
-        row.key: row
-        for part in chunked([p.key for p in plans])
-        for row in s.scalars(select(Series).where(Series.key.in_(part)))
-    }
-    spare = [sid for sid in sorted(old_series) if sid not in {r.id for r in by_key.values()}]
+    for ids in chunked([m.msgid for m in msgs if m.version_id is not None]):
+        s.execute(
+            update(messages).where(messages.c.message_id.in_(ids)).values(series_version_id=None)
+        )
+    for part in _ids(old_versions):
+        s.execute(delete(versions).where(versions.c.id.in_(part)))
+    by_key: dict[str, int] = {}
+    for keys in chunked([p.key for p in plans]):
+        by_key.update(
+            (k, i) for k, i in s.execute(select(Series.key, Series.id).where(Series.key.in_(keys)))
+        )
+    spare = sorted(old_series - set(by_key.values()))
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    for plan in plans:
+        row = {
+            "key": plan.key,
+            "subject": plan.subject,
+            "author_email": plan.author_email,
+            "latest_version": max(v.version for v in plan.versions),
+        }
+        if plan.key not in by_key and spare:
+            by_key[plan.key] = spare.pop(0)  # an old row of these messages, renamed
+        if plan.key in by_key:
+            changed_rows.append({"sid": by_key[plan.key], **row})
+        else:
+            new_rows.append(row)
+    if changed_rows:
+        # Keys move between rows of one sender only when versions re-link; park them first so
+        # no two rows hold one key in between.
+        s.execute(
+            update(series).where(series.c.id == bindparam("sid")).values(key=bindparam("parked")),
+            [{"sid": r["sid"], "parked": f"~{r['sid']}"} for r in changed_rows],
+        )
+        s.execute(
+            update(series)
+            .where(series.c.id == bindparam("sid"))
+            .values(
+                key=bindparam("k"),
+                subject=bindparam("subj"),
+                author_email=bindparam("author"),
+                latest_version=bindparam("latest"),
+            ),
+            [
+                {
+                    "sid": r["sid"],
+                    "k": r["key"],
+                    "subj": r["subject"],
+                    "author": r["author_email"],
+                    "latest": r["latest_version"],
+                }
+                for r in changed_rows
+            ],
+        )
+    if new_rows:
+        s.execute(insert(series), new_rows)
+        for keys in chunked([r["key"] for r in new_rows]):
+            by_key.update(
+                (k, i)
+                for k, i in s.execute(select(Series.key, Series.id).where(Series.key.in_(keys)))
+            )
+    c.series += len(plans)
+    version_rows = [
+        {
+            "series_id": by_key[plan.key],
+            "version": v.version,
+            "cover_message_id": v.root,
+            "total": v.total,
+            "complete": v.complete,
+            "posted_at": v.posted_at,
+        }
+        for plan in plans
+        for v in plan.versions
+    ]
+    c.versions += len(version_rows)
+    if version_rows:
+        s.execute(insert(versions), version_rows)
+    version_id: dict[tuple[int, int], int] = {}
+    for part in _ids(by_key[p.key] for p in plans):
+        for sid, number, vid in s.execute(
+            select(SeriesVersion.series_id, SeriesVersion.version, SeriesVersion.id).where(
+                SeriesVersion.series_id.in_(part)
+            )
+        ):
+            version_id[(sid, number)] = vid
     members: list[dict[str, Any]] = []
     covers: list[str] = []
     for plan in plans:
-        row = by_key.get(plan.key)
-        if row is None and spare:
-            row = s.get(Series, spare.pop(0))
-        if row is None:
-            row = Series(key=plan.key, subject=plan.subject, latest_version=1)
-            s.add(row)
-        row.key, row.subject, row.author_email = plan.key, plan.subject, plan.author_email
-        row.latest_version = max(v.version for v in plan.versions)
-        s.flush()
-        c.series += 1
         for v in plan.versions:
-            sv = SeriesVersion(
-                series_id=row.id,
-                version=v.version,
-                cover_message_id=v.root,
-                total=v.total,
-                complete=v.complete,
-                posted_at=v.posted_at,
-            )
-            s.add(sv)
-            s.flush()
-            c.versions += 1
+            vid = version_id[(by_key[plan.key], v.version)]
             for m in v.members:
-                members.append(
-                    {"message_id": m.msgid, "series_version_id": sv.id, "series_index": m.index}
-                )
+                members.append({"mid": m.msgid, "vid": vid, "idx": m.index})
                 if m.msgid == v.cover and m.kind != "cover":
                     covers.append(m.msgid)
     if members:
-        s.execute(update(Message), members)
-    for ids in chunked(covers):
-        s.execute(update(Message).where(Message.message_id.in_(ids)).values(kind="cover"))
-    for sid in spare:
-        if (
-            s.scalar(select(SeriesVersion.id).where(SeriesVersion.series_id == sid).limit(1))
-            is None
-        ):
-            s.execute(delete(Series).where(Series.id == sid))
-
-
-def series_of_messages(s: Session, msgids: Iterable[str]) -> set[int]:
-    """The series these messages belong to (through their versions)."""
-    out: set[int] = set()
-    for part in chunked(list(msgids)):
-        out.update(
-            s.scalars(
-                select(SeriesVersion.series_id)
-                .join(Message, Message.series_version_id == SeriesVersion.id)
-                .where(Message.message_id.in_(part))
-            )
+        s.execute(
+            update(messages)
+            .where(messages.c.message_id == bindparam("mid"))
+            .values(series_version_id=bindparam("vid"), series_index=bindparam("idx")),
+            members,
         )
-    return out
+    for ids in chunked(covers):
+        s.execute(update(messages).where(messages.c.message_id.in_(ids)).values(kind="cover"))
+    for part in _ids(spare):
+        used = set(
+            s.scalars(select(SeriesVersion.series_id).where(SeriesVersion.series_id.in_(part)))
+        )
+        unused = [sid for sid in part if sid not in used]
+        if unused:
+            s.execute(delete(series).where(series.c.id.in_(unused)))

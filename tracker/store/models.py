@@ -216,8 +216,9 @@ class Message(Base):
     # The first list the message was seen on; message_lists has every one.
     list_id: Mapped[str | None] = mapped_column(String(256))
     kind: Mapped[str] = mapped_column(String(32), index=True)
+    # Indexed: a version's members, and its ON DELETE SET NULL when the series pass regroups.
     series_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("series_versions.id", ondelete="SET NULL")
+        ForeignKey("series_versions.id", ondelete="SET NULL"), index=True
     )
     series_index: Mapped[int | None] = mapped_column(Integer)
     patch_id: Mapped[str | None] = mapped_column(SHA, index=True)
