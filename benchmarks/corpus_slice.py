@@ -18,8 +18,9 @@ from pathlib import Path
 
 # Subjects kept (the first match of each Message-ID in archive order): "Fix lazy mmu mode" v1
 # and v2 with the replies acking v1 2/4 and v2's cover, the six "Nesting support for lazy MMU
-# mode" covers, and "MVME: Adopt standard RTC driver" v2..v4, whose v3 1/2 was archived before
-# its cover.
+# mode" covers, "MVME: Adopt standard RTC driver" v2..v4, whose v3 1/2 was archived before
+# its cover, Miaoqian Lin's three leak fixes threaded under 2/3, and "close-on-fork" v1 (a cover
+# without any tag) and v2 (a "[PATCH v2]" cover without 0/N).
 KEEP = (
     "[PATCH v1 0/4] Fix lazy mmu mode",
     "[PATCH v1 1/4] mm: Fix lazy mmu docs and usage",
@@ -36,6 +37,10 @@ KEEP = (
     "Nesting support for lazy MMU mode",
     "MVME: Adopt standard RTC driver",
     "rtc: m48t59: Use platform_data struct for year offset value",
+    "Fix reference leak in scan_of_devices",
+    "Fix reference leak in of_console_init",
+    "Fix reference leak in jbusmc_probe",
+    "Implement close-on-fork",
 )
 # Replies only where they carry what the tests check (the two acks of v1 2/4, the ack on v2's
 # cover); other replies would only make the data bigger.
@@ -43,14 +48,17 @@ REPLY_AUTHORS = ("david@redhat.com", "andreas@gaisler.com", "jgross@suse.com")
 
 
 def _git(gitdir: Path, *args: str, data: bytes | None = None) -> bytes:
-    return subprocess.run(
-        ["git", f"--git-dir={gitdir}", *args], input=data, capture_output=True, check=True
-    ).stdout
+    done = subprocess.run(
+        ["git", f"--git-dir={gitdir}", *args], input=data, capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        sys.exit(f"git {args[0]} failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
 
 
 def _wanted(subject: str, email: str) -> bool:
     subject = " ".join(subject.split())  # commit subjects keep the mail's folding spaces
-    if subject.startswith("Re:"):
+    if subject[:3].lower() == "re:":
         if email not in REPLY_AUTHORS:
             return False
         return any(subject == k for k in KEEP if k.startswith("Re:")) or subject.endswith(
@@ -84,6 +92,7 @@ def main() -> None:
             seen.add(msgid)
             n += 1
             msg = subject.encode()
+            name = "".join(ch for ch in name if ch not in "<>\n") or email
             stream += [
                 b"blob\nmark :%d\ndata %d\n" % (2 * n, len(raw)),
                 raw,
@@ -96,7 +105,7 @@ def main() -> None:
             ]
         dst = Path(tmp) / "slice.git"
         subprocess.run(["git", "init", "-q", "--bare", str(dst)], check=True)
-        _git(dst, "fast-import", "--quiet", data=b"".join(stream))
+        _git(dst, "fast-import", "--quiet", "--date-format=raw-permissive", data=b"".join(stream))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         _git(dst, "bundle", "create", str(args.out.resolve()), "master")
         print(f"{n} messages -> {args.out} ({args.out.stat().st_size} bytes)", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Series, versions, reviews, cross-posts and posting status on real mail (a corpus slice).
 
 ``tests/data/corpus/sparclinux-slice.bundle`` is a public-inbox v2 epoch cut from the real
-sparclinux archive by ``benchmarks/corpus_slice.py``: 26 real messages in archive order ("Fix
+sparclinux archive by ``benchmarks/corpus_slice.py``: 33 real messages in archive order ("Fix
 lazy mmu mode" v1 and v2 with the replies acking them, the six "Nesting support for lazy MMU
 mode" covers, and "MVME: Adopt standard RTC driver" v2..v4, whose v3 1/2 was archived before its
 cover). Other archive orders and a second list are built from the same real bytes.
@@ -235,6 +235,22 @@ def test_patch_archived_before_its_cover(corpus: Any) -> None:
     versions = _version(store, "mvme: adopt standard rtc driver|fthain@linux-m68k.org")
     assert sorted(versions) == [2, 3, 4]
     assert versions[3][2] == [(0, "cover"), (1, "patch")]
+
+
+def test_cover_without_counter_and_patches_threaded_under_patch_two(corpus: Any) -> None:
+    _, store, _ = corpus
+    # "[PATCH v2] Implement close-on-fork" has no 0/N; v2 1/4 answers it, so it is v2's cover.
+    # v1's cover has no tag at all (not a posting); its 1/4 still forms v1, linked by subject.
+    versions = _version(store, "fs: implement close-on-fork|nate.karstens@garmin.com")
+    assert versions == {
+        1: (4, False, [(1, "patch")]),
+        2: (4, False, [(0, "cover"), (1, "patch")]),
+    }
+    # Miaoqian Lin's 1/3 and 3/3 answer 2/3 (sent first): one complete posting, named by 1/3.
+    versions = _version(
+        store, "sparc: kernel: fix reference leak in jbusmc_probe|linmq006@gmail.com"
+    )
+    assert versions == {1: (3, True, [(1, "patch"), (2, "patch"), (3, "patch")])}
 
 
 def test_archive_order_and_sync_count_do_not_matter(corpus: Any, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ order or in any sync gives the same rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
@@ -23,9 +23,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tracker.store.models import Message, Trailer
+from tracker.store.postings import REVIEW_KINDS
 from tracker.store.queries import chunked, insert_ignore
 
-REVIEW_KINDS = ("acked-by", "reviewed-by", "tested-by")
 _REVIEW_RE = re.compile(r"^[ \t]*(acked|reviewed|tested)-by:[ \t]*(\S.*?)[ \t]*$", re.I | re.M)
 # A reply's trailer applies to the nearest posted message above it in the thread; a deep
 # discussion is followed this far up and no further.
@@ -220,17 +220,3 @@ def attribute(s: Session, replies: Sequence[str]) -> int:
                 )
     insert_ignore(s, Trailer, rows)
     return len(rows)
-
-
-def reviews_of(s: Session, msgids: Sequence[str]) -> Mapping[str, list[tuple[str, str, str]]]:
-    """(kind, who, which message) per patch, own trailers and those copied from replies."""
-    out: dict[str, list[tuple[str, str, str]]] = {}
-    for chunk in chunked(list(msgids)):
-        for msgid, kind, value, note in s.execute(
-            select(Trailer.message_id, Trailer.kind, Trailer.value, Trailer.note)
-            .where(Trailer.message_id.in_(chunk), Trailer.kind.in_(REVIEW_KINDS))
-            .order_by(Trailer.id)
-        ):
-            if msgid is not None:
-                out.setdefault(msgid, []).append((kind, value, note or msgid))
-    return out

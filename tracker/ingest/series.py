@@ -506,7 +506,9 @@ def _apply(
         for v in plan.versions:
             vid = version_id[(by_key[plan.key], v.version)]
             for m in v.members:
-                members.append({"mid": m.msgid, "vid": vid, "idx": m.index})
+                # A cover without "0/N" still stands at 0 in its posting.
+                idx = 0 if m.msgid == v.cover else m.index
+                members.append({"mid": m.msgid, "vid": vid, "idx": idx})
                 if m.msgid == v.cover and m.kind != "cover":
                     covers.append(m.msgid)
     if members:
