@@ -112,7 +112,7 @@ class Posting:
 
     @property
     def indices(self) -> set[int]:
-        return {m.index or 1 for m in self.patches}
+        return _numbers(self.patches)
 
     @property
     def version(self) -> int:
@@ -139,6 +139,11 @@ class Posting:
     def end(self) -> datetime | None:
         dates = [m.date for m in self.members if m.date]
         return max(dates) if dates else None
+
+
+def _numbers(msgs: Iterable[Posted]) -> set[int]:
+    """Patch numbers present (an unnumbered patch is 1; a 0/N with a diff is still the cover)."""
+    return {m.index or 1 for m in msgs if m.kind == "patch" and m.index != 0}
 
 
 def _order(m: Posted) -> tuple[str, str]:
@@ -272,14 +277,14 @@ def _series_plan(postings: list[Posting], sender: str) -> SeriesPlan:
         same = sorted(by_version[number], key=lambda p: _order(p.root))
         latest = same[-1]
         members = tuple(sorted({m.msgid: m for p in same for m in p.members}.values(), key=_order))
-        indices = {m.index or 1 for m in members if m.kind == "patch"}
+        indices = _numbers(members)
         total = latest.total
         missing = set(range(1, total + 1)) - indices
         complete = not missing
         if missing and previous is not None and previous.total == total:
             # A partial re-roll answers the previous version's thread; b4 borrows the rest.
             before = {m.msgid for m in previous.members}
-            have = {m.index or 1 for m in previous.members if m.kind == "patch"}
+            have = _numbers(previous.members)
             rerolled = any(m.in_reply_to in before for m in members)
             complete = rerolled and missing <= have
         cover = latest.cover
