@@ -68,7 +68,8 @@ _LISTS = (
 
 
 def _inbox_from_bundle(bundle: Path, work: Path) -> Path:
-    inbox = work / "inbox"
+    # Named after the list (sparclinux-2019-2026.bundle -> sparclinux), as mirrors are.
+    inbox = work / bundle.name.split("-")[0].split(".")[0]
     (inbox / "git").mkdir(parents=True)
     subprocess.run(
         ["git", "clone", "-q", "--mirror", str(bundle), str(inbox / "git" / "0.git")], check=True
