@@ -20,7 +20,8 @@ from pathlib import Path
 # and v2 with the replies acking v1 2/4 and v2's cover, the six "Nesting support for lazy MMU
 # mode" covers, "MVME: Adopt standard RTC driver" v2..v4, whose v3 1/2 was archived before
 # its cover, Miaoqian Lin's three leak fixes threaded under 2/3, and "close-on-fork" v1 (a cover
-# without any tag) and v2 (a "[PATCH v2]" cover without 0/N).
+# without any tag) and v2 (a "[PATCH v2]" cover without 0/N), and the v4 and v5 covers of a
+# series renamed between them (one b4 change-id).
 KEEP = (
     "[PATCH v1 0/4] Fix lazy mmu mode",
     "[PATCH v1 1/4] mm: Fix lazy mmu docs and usage",
@@ -41,6 +42,8 @@ KEEP = (
     "Fix reference leak in of_console_init",
     "Fix reference leak in jbusmc_probe",
     "Implement close-on-fork",
+    "[PATCH v4 0/3] fs: introduce getfsxattrat and setfsxattrat syscalls",
+    "[PATCH v5 0/7] fs: introduce file_getattr and file_setattr syscalls",
 )
 # Replies only where they carry what the tests check (the two acks of v1 2/4, the ack on v2's
 # cover); other replies would only make the data bigger.

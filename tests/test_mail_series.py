@@ -1,7 +1,7 @@
 """Series, versions, reviews, cross-posts and posting status on real mail (a corpus slice).
 
 ``tests/data/corpus/sparclinux-slice.bundle`` is a public-inbox v2 epoch cut from the real
-sparclinux archive by ``benchmarks/corpus_slice.py``: 33 real messages in archive order ("Fix
+sparclinux archive by ``benchmarks/corpus_slice.py``: 37 real messages in archive order ("Fix
 lazy mmu mode" v1 and v2 with the replies acking them, the six "Nesting support for lazy MMU
 mode" covers, and "MVME: Adopt standard RTC driver" v2..v4, whose v3 1/2 was archived before its
 cover). Other archive orders and a second list are built from the same real bytes.
@@ -251,6 +251,23 @@ def test_cover_without_counter_and_patches_threaded_under_patch_two(corpus: Any)
         store, "sparc: kernel: fix reference leak in jbusmc_probe|linmq006@gmail.com"
     )
     assert versions == {1: (3, True, [(1, "patch"), (2, "patch"), (3, "patch")])}
+
+
+def test_renamed_series_linked_by_b4_change_id(corpus: Any) -> None:
+    _, store, _ = corpus
+    # v4 "getfsxattrat and setfsxattrat", v5 (posted three times) "file_getattr and
+    # file_setattr": one series because both covers carry one b4 change-id.
+    versions = _version(
+        store, "fs: introduce getfsxattrat and setfsxattrat syscalls|aalbersh@redhat.com"
+    )
+    assert {v: (total, len(members)) for v, (total, _, members) in versions.items()} == {
+        4: (3, 1),
+        5: (7, 3),
+    }
+    with store.session() as s:
+        series = s.scalar(select(Series).where(Series.key.startswith("fs: introduce getfs")))
+        assert series is not None
+        assert series.subject == "fs: introduce file_getattr and file_setattr syscalls"
 
 
 def test_archive_order_and_sync_count_do_not_matter(corpus: Any, tmp_path: Path) -> None:

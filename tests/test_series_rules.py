@@ -3,6 +3,7 @@ partial re-rolls, resends, and what must stay apart."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tracker.ingest.series import Posted, group_postings, link_versions
@@ -104,3 +105,12 @@ def test_versions_linked_by_a_patch_subject_when_the_cover_changed() -> None:
     assert [[v.version for v in p.versions] for p in plans] == [[1, 2]]
     other = link_versions(group_postings(msgs[5:]), "other@example.org")
     assert [[v.version for v in p.versions] for p in other] == [[2]]
+
+
+def test_b4_change_id_links_renamed_versions() -> None:
+    a = mail("c4", "[PATCH v4 0/1] old name", 0, kind="cover")
+    b = mail("c5", "[PATCH v5 0/1] new name", 900, kind="cover")
+    assert len(link_versions(group_postings([a, b]), ME)) == 2
+    a, b = replace(a, change_id="20250114-x-6a11"), replace(b, change_id="20250114-x-6a11")
+    (series,) = link_versions(group_postings([a, b]), ME)
+    assert [v.version for v in series.versions] == [4, 5]

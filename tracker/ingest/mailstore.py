@@ -30,7 +30,7 @@ from tracker.ingest.mmcommits import (
     parse_mm_commits_text,
     parse_tip_commit,
 )
-from tracker.ingest.reviews import Review, find_reviews, own_rows
+from tracker.ingest.reviews import Review, change_id_row, find_change_id, find_reviews, own_rows
 from tracker.parse.mail import Mail, parse_mail, split_mbox
 from tracker.parse.patch import parse_diff
 from tracker.parse.trailers import Trailers, parse_trailers
@@ -106,6 +106,7 @@ class Analysed:
     trailers: Trailers | None = None
     clean_subject: str | None = None
     reviews: tuple[Review, ...] = ()
+    change_id: str | None = None
 
 
 _DIFF_KINDS = ("review-patch", "backport", "autosel")
@@ -123,6 +124,7 @@ def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analy
             diff = parse_diff(mail.body)
         trailers = parse_trailers(mail.body, upstream_patterns) if mm is None else None
         reviews = find_reviews(mail.body) if stable is None and mm is None else ()
+        change_id = find_change_id(mail.body) if stable is None and mm is None else None
     except SourceError as exc:
         return Analysed(mail=None, error=str(exc))
     except Exception as exc:
@@ -137,6 +139,7 @@ def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analy
         trailers=trailers,
         clean_subject=mail.tags.subject[:4000],
         reviews=reviews,
+        change_id=change_id,
     )
 
 
@@ -330,6 +333,8 @@ class MailStore:
         # Series, versions and whose review a reply is are settled after the sync has stored
         # everything (tracker.ingest.series), so archive order cannot change them.
         self._trailers += own_rows(mail.msgid, a.reviews)
+        if a.change_id and kind in ("patch", "cover", "mail", "reply"):
+            self._trailers.append(change_id_row(mail.msgid, a.change_id))
         if a.trailers is not None and kind in (
             "patch",
             "cover",

@@ -26,6 +26,8 @@ from tracker.store.models import Message, Trailer
 from tracker.store.postings import REVIEW_KINDS
 from tracker.store.queries import chunked, insert_ignore
 
+# b4 writes "change-id: <date>-<slug>-<hash>" into every cover letter of every version.
+_CHANGE_ID_RE = re.compile(r"^change-id:[ \t]*([\w.-]{6,120})[ \t]*$", re.I | re.M)
 _REVIEW_RE = re.compile(r"^[ \t]*(acked|reviewed|tested)-by:[ \t]*(\S.*?)[ \t]*$", re.I | re.M)
 # A reply's trailer applies to the nearest posted message above it in the thread; a deep
 # discussion is followed this far up and no further.
@@ -52,6 +54,25 @@ def find_reviews(body: str) -> tuple[Review, ...]:
         kind = f"{m.group(1).lower()}-by"
         out.setdefault((kind, value.lower()), Review(kind, value[:998]))
     return tuple(out.values())
+
+
+def find_change_id(body: str) -> str | None:
+    """The b4 ``change-id:`` of a posting, which stays the same across its versions."""
+    if "change-id:" not in body.lower():
+        return None
+    m = _CHANGE_ID_RE.search(body)
+    return m.group(1) if m else None
+
+
+def change_id_row(msgid: str, change_id: str) -> dict[str, Any]:
+    return {
+        "message_id": msgid,
+        "commit_sha": None,
+        "kind": "change-id",
+        "value": change_id,
+        "subject": None,
+        "note": msgid,
+    }
 
 
 def own_rows(msgid: str, reviews: Iterable[Review]) -> list[dict[str, Any]]:

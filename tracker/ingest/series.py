@@ -15,9 +15,9 @@ Rules, per sender:
 * postings still apart with the same version, total and tags, within :data:`WINDOW` of each
   other and with no patch number twice, are one posting (unthreaded patches, a patch archived
   without its In-Reply-To);
-* postings are versions of one series when their cover (or first patch) subjects match, or,
-  across different version numbers, any patch subject matches (as b4 links revisions); two
-  postings of one version (a RESEND) are one version;
+* postings are versions of one series when they carry one b4 ``change-id:``, when their cover
+  (or first patch) subjects match, or, across different version numbers, when any patch subject
+  matches (as b4 links revisions); two postings of one version (a RESEND) are one version;
 * a version is complete when it holds patches 1..n, or, for a partial re-roll posted into the
   previous version's thread, when the previous version holds the missing ones (b4's rule).
 """
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from tracker.ingest import reviews
 from tracker.parse.mail import SubjectTags, parse_subject
-from tracker.store.models import Message, Series, SeriesVersion
+from tracker.store.models import Message, Series, SeriesVersion, Trailer
 from tracker.store.queries import chunked
 
 # git send-email posts a series within seconds; a slow SMTP relay or a manual resend of a lost
@@ -55,6 +55,7 @@ class Posted:
     kind: str
     tags: SubjectTags
     version_id: int | None = None
+    change_id: str | None = None
 
     @property
     def version(self) -> int:
@@ -257,6 +258,14 @@ def link_versions(postings: Sequence[Posting], sender: str) -> list[SeriesPlan]:
             by_root[key] = i
         for m in p.patches:
             by_patch[_subject_key(m)].append(i)
+    by_change: dict[str, int] = {}
+    for i, p in enumerate(postings):
+        # b4's change-id names one series across versions whatever its subjects became.
+        for cid in {m.change_id for m in p.members if m.change_id}:
+            if cid in by_change:
+                uf.join(i, by_change[cid])
+            else:
+                by_change[cid] = i
     for ids in by_patch.values():
         if len({postings[i].version for i in ids}) > 1:
             for i in ids[1:]:
@@ -347,6 +356,24 @@ def _postingish_filter() -> Any:
     )
 
 
+def _with_change_ids(s: Session, by_sender: dict[str, list[Posted]]) -> None:
+    ids = [m.msgid for msgs in by_sender.values() for m in msgs]
+    found: dict[str, str] = {}
+    for part in chunked(ids):
+        for msgid, value in s.execute(
+            select(Trailer.message_id, Trailer.value).where(
+                Trailer.message_id.in_(part), Trailer.kind == "change-id"
+            )
+        ):
+            if msgid is not None:
+                found[msgid] = value
+    if found:
+        for sender, msgs in by_sender.items():
+            by_sender[sender] = [
+                replace(m, change_id=found[m.msgid]) if m.msgid in found else m for m in msgs
+            ]
+
+
 def settle(s: Session) -> SettleCounts:
     """Regroup the postings of every sender with unsettled messages; attribute new reviews."""
     counts = SettleCounts()
@@ -378,6 +405,7 @@ def settle(s: Session) -> SettleCounts:
             p = _posted(row)
             if p is not None:
                 by_sender[p.sender].append(p)
+        _with_change_ids(s, by_sender)
         loaded: list[Posted] = []
         plans: list[SeriesPlan] = []
         for sender, msgs in sorted(by_sender.items()):
