@@ -30,6 +30,7 @@ from tracker.config import Config, load_config, xdg_config_home
 from tracker.errors import ConfigError, InterruptedRun, SourceError, TrackerError, classify
 from tracker.lock import run_lock
 from tracker.plan import ACTIONABLE, Plan
+from tracker.report.posting import posting_text
 from tracker.simulations import SimulationSummary
 
 app = typer.Typer(
@@ -217,22 +218,33 @@ def status(
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Where one change stands on every configured branch."""
+    """Where one change stands on every configured branch, or where a posting stands."""
     cfg = _config(config)
     store = service.open_store(cfg)
-    rep = service.status(cfg, store, query)
-    sims = simulations.status_simulations(store, rep)
+    rep = service.posting_status(cfg, store, query)
+    reports = [rep] if isinstance(rep, service.StatusReport) else list(rep.commits)
+    sims = {r.sha: simulations.status_simulations(store, r) for r in reports}
     if as_json:
-        _print_json(simulations.status_dict(rep, sims))
+        if isinstance(rep, service.StatusReport):
+            _print_json({**rep.to_dict(), **simulations.status_dict(rep, sims[rep.sha])})
+        else:
+            commits = [{**r.to_dict(), **simulations.status_dict(r, sims[r.sha])} for r in reports]
+            _print_json({"posting": rep.posting.to_dict(), "commits": commits})
         return
-    out.print(f"{rep.sha[:12]} {rep.subject}")
-    table = Table(show_header=True)
-    for col in ("branch", "status", "reason", "simulation"):
-        table.add_column(col, overflow="fold")
-    for r in rep.rows:
-        sim = simulation_text(sims.get(r.branch)) or ""
-        table.add_row(r.branch, r.step.status, r.step.reason, sim.removeprefix("simulation: "))
-    out.print(table)
+    posting = rep.posting
+    if posting is not None:
+        _write(posting_text(posting))
+    for r in reports:
+        out.print(f"{r.sha[:12]} {r.subject}", markup=False)
+        table = Table(show_header=True)
+        for col in ("branch", "status", "reason", "simulation"):
+            table.add_column(col, overflow="fold")
+        for row in r.rows:
+            sim = simulation_text(sims[r.sha].get(row.branch)) or ""
+            table.add_row(
+                row.branch, row.step.status, row.step.reason, sim.removeprefix("simulation: ")
+            )
+        out.print(table)
 
 
 @app.command()

@@ -22,7 +22,17 @@ from tracker.errors import ConfigError, UnknownCommitError
 from tracker.plan import Fix, Plan, Prerequisite, Step, decide, presence
 from tracker.revisions import check_sha
 from tracker.store.db import Store
-from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Trailer
+from tracker.store.models import (
+    Branch,
+    BranchState,
+    Change,
+    Commit,
+    Document,
+    Edge,
+    Message,
+    Trailer,
+)
+from tracker.store.postings import PostingView, find_posting, msgid_of, posting_view
 from tracker.store.queries import chunked
 from tracker.store.snapshot import (
     commit_info,
@@ -56,9 +66,16 @@ def sync(
     config: Config, store: Store, progress: Progress | None = None, *, fetch: bool = False
 ) -> SyncStats:
     from tracker.ingest.gitlog import GitSync
+    from tracker.ingest.identity import link_identities
 
     mark_stale_runs(store)
-    return GitSync(config, store, progress).run(fetch=fetch)
+    stats = GitSync(config, store, progress).run(fetch=fetch)
+    # Mail synced before git (the CLI reads sources first so that cgit feeds can ask git to
+    # fetch) is linked to the commits now known: the order of sources in a sync, or of syncs,
+    # must not change what is linked.
+    with store.session() as s:
+        link_identities(s)
+    return stats
 
 
 def mark_stale_runs(store: Store) -> int:
@@ -95,21 +112,26 @@ def sync_sources(
 
 def reparse(config: Config, store: Store) -> IngestCounts:
     """Rebuild every mail-derived row from the stored raw documents, without fetching."""
-    from tracker.ingest.identity import link_identities
     from tracker.ingest.mailstore import IngestCounts, MailStore, clear_derived, document_bytes
+    from tracker.ingest.sources import list_of, settle_and_link
+    from tracker.store.models import Source
 
     total = IngestCounts()
+    configured = {src.name: list_of(src) for src in config.sources}
     with store.session() as s:
         clear_derived(s)
         ids = list(s.scalars(select(Document.id).order_by(Document.id)))
+        lists = {
+            sid: configured.get(name) for sid, name in s.execute(select(Source.id, Source.name))
+        }
     for i in range(0, len(ids), 200):
         with store.session() as s:
             for doc in s.scalars(select(Document).where(Document.id.in_(ids[i : i + 200]))):
                 doc.error = None
-                ms = MailStore(s, config.upstream_patterns, doc.source_id)
+                name = lists.get(doc.source_id) if doc.source_id is not None else None
+                ms = MailStore(s, config.upstream_patterns, doc.source_id, name)
                 total.add(ms.ingest(doc, document_bytes(doc)))
-    with store.session() as s:
-        link_identities(s)
+    settle_and_link(store)
     return total
 
 
@@ -260,12 +282,29 @@ class StatusReport:
     sha: str
     subject: str
     rows: tuple[StatusRow, ...]
+    # The posting this commit came from, when tracker has its mails.
+    posting: PostingView | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
             "sha": self.sha,
             "subject": self.subject,
             "branches": [{"branch": r.branch, **r.step.to_dict()} for r in self.rows],
+            "posting": self.posting.to_dict() if self.posting else None,
+        }
+
+
+@dataclass(frozen=True)
+class PostingStatus:
+    """A posting (merged or not) and, for each of its patches in mainline, its decisions."""
+
+    posting: PostingView
+    commits: tuple[StatusReport, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "posting": self.posting.to_dict(),
+            "commits": [c.to_dict() for c in self.commits],
         }
 
 
@@ -286,11 +325,18 @@ def find_commit(s: Session, query: str) -> Commit:
         if len(hits) > 1:
             raise UnknownCommitError(f"'{q}' is ambiguous: matches {len(hits)} commits")
         raise UnknownCommitError(f"unknown commit '{q}': not in the store (run 'tracker sync'?)")
-    if "@" in q:
-        msgid = q.strip("<>")
+    msgid = msgid_of(q)
+    if msgid is not None:
         sha = s.scalar(
             select(Trailer.commit_sha).where(Trailer.kind == "link", Trailer.value == msgid)
         )
+        if sha is None:
+            # Linked by patch-id or subject and author instead of a Link: trailer.
+            sha = s.scalar(
+                select(Change.mainline_sha)
+                .join(Message, Message.change_id == Change.id)
+                .where(Message.message_id == msgid)
+            )
         linked = s.get(Commit, sha) if sha else None
         if linked is None:
             raise UnknownCommitError(f"no commit links to Message-ID <{msgid}>")
@@ -315,14 +361,62 @@ def find_commit(s: Session, query: str) -> Commit:
 def status(config: Config, store: Store, query: str) -> StatusReport:
     with store.session() as s:
         c = find_commit(s, query)
-        rows: list[StatusRow] = []
-        for b in config.branches:
-            full = _plan_in_session(s, config, b, None)
-            step = next((st for st in full.steps if st.sha == c.sha), None)
-            if step is None:
-                step = _single(s, b, c)
-            rows.append(StatusRow(b.name, step))
-        return StatusReport(sha=c.sha, subject=c.subject, rows=tuple(rows))
+        return _commit_status(s, config, [c])[0]
+
+
+def _commit_status(s: Session, config: Config, commits: list[Commit]) -> list[StatusReport]:
+    """Each commit's decision on every branch; one plan per branch however many commits."""
+    rows: dict[str, list[StatusRow]] = {c.sha: [] for c in commits}
+    for b in config.branches:
+        full = _plan_in_session(s, config, b, None)
+        steps = {st.sha: st for st in full.steps}
+        for c in commits:
+            step = steps.get(c.sha) or _single(s, b, c)
+            rows[c.sha].append(StatusRow(b.name, step))
+    return [
+        StatusReport(sha=c.sha, subject=c.subject, rows=tuple(rows[c.sha]), posting=_posted(s, c))
+        for c in commits
+    ]
+
+
+def _posted(s: Session, c: Commit) -> PostingView | None:
+    if c.change_id is None:
+        return None
+    msg = s.scalar(
+        select(Message)
+        .where(Message.change_id == c.change_id, Message.kind == "patch")
+        .order_by(Message.date.desc())
+        .limit(1)
+    )
+    return posting_view(s, msg, c.sha) if msg is not None else None
+
+
+def posting_status(config: Config, store: Store, query: str) -> StatusReport | PostingStatus:
+    """``tracker status``: a commit's decisions, or where a posting stands (merged or not).
+
+    A sha, or a Message-ID / subject a mainline commit answers to, gives the commit's report;
+    otherwise the posting the Message-ID, lore URL or subject names, with the decisions of
+    each of its patches already merged."""
+    with store.session() as s:
+        text = " ".join(query.split())
+        if _HEXISH.match(text):
+            return _commit_status(s, config, [find_commit(s, text)])[0]
+        if msgid_of(text) is None and s.scalar(
+            select(Commit.sha).where(Commit.mainline.is_(True), Commit.subject == text).limit(1)
+        ):
+            return _commit_status(s, config, [find_commit(s, text)])[0]
+        try:
+            commit: Commit | None = find_commit(s, text)
+        except UnknownCommitError as exc:
+            commit, missing = None, exc
+        posting = find_posting(s, text)
+        if commit is not None and (posting is None or msgid_of(text) is not None):
+            # A patch's own Message-ID: its commit, with the posting attached.
+            return _commit_status(s, config, [commit])[0]
+        if posting is None:
+            raise UnknownCommitError(f"{missing}; no posting matches either")
+        commits = [c for sha in posting.commits if (c := s.get(Commit, sha)) is not None]
+        return PostingStatus(posting=posting, commits=tuple(_commit_status(s, config, commits)))
 
 
 def _single(s: Session, b: BranchConfig, c: Commit) -> Step:

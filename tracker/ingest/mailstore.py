@@ -23,7 +23,6 @@ from tracker.errors import InvalidRevisionError, SourceError
 from tracker.ingest import stablemail
 from tracker.ingest.archive import ArchiveMessage, parse_archive_text
 from tracker.ingest.atom import CommitEntry, parse_cgit_atom
-from tracker.ingest.lore import TrailerInfo, parse_thread
 from tracker.ingest.mmcommits import (
     MmAdded,
     MmRemoved,
@@ -31,6 +30,7 @@ from tracker.ingest.mmcommits import (
     parse_mm_commits_text,
     parse_tip_commit,
 )
+from tracker.ingest.reviews import Review, change_id_row, find_change_id, find_reviews, own_rows
 from tracker.parse.mail import Mail, parse_mail, split_mbox
 from tracker.parse.patch import parse_diff
 from tracker.parse.trailers import Trailers, parse_trailers
@@ -39,6 +39,7 @@ from tracker.store.models import (
     Commit,
     Document,
     Message,
+    MessageList,
     MmPatch,
     MmState,
     Series,
@@ -104,6 +105,8 @@ class Analysed:
     has_diff: bool = False
     trailers: Trailers | None = None
     clean_subject: str | None = None
+    reviews: tuple[Review, ...] = ()
+    change_id: str | None = None
 
 
 _DIFF_KINDS = ("review-patch", "backport", "autosel")
@@ -120,6 +123,8 @@ def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analy
         if (stable is None and mm is None) or (stable is not None and stable.kind in _DIFF_KINDS):
             diff = parse_diff(mail.body)
         trailers = parse_trailers(mail.body, upstream_patterns) if mm is None else None
+        reviews = find_reviews(mail.body) if stable is None and mm is None else ()
+        change_id = find_change_id(mail.body) if stable is None and mm is None else None
     except SourceError as exc:
         return Analysed(mail=None, error=str(exc))
     except Exception as exc:
@@ -133,19 +138,28 @@ def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analy
         has_diff=diff is not None,
         trailers=trailers,
         clean_subject=mail.tags.subject[:4000],
+        reviews=reviews,
+        change_id=change_id,
     )
 
 
 class MailStore:
     def __init__(
-        self, session: Session, upstream_patterns: Sequence[str], source_id: int | None = None
+        self,
+        session: Session,
+        upstream_patterns: Sequence[str],
+        source_id: int | None = None,
+        list_name: str | None = None,
     ) -> None:
         self.s = session
         self.upstream_patterns = upstream_patterns
         self.source_id = source_id
+        # The list a source stands for (a mirror's inbox, a feed's list); mails from sources
+        # that are not one list (an mbox, a lore thread) are filed under their List-Id.
+        self.list_name = list_name
         self._seen: set[str] = set()
         self._trailers: list[dict[str, Any]] = []
-        self._versions: dict[str, int] = {}
+        self._lists: list[dict[str, Any]] = []
 
     # -- documents -------------------------------------------------------------------------
 
@@ -187,9 +201,11 @@ class MailStore:
                 )
             )
         fresh: list[tuple[Document, bytes]] = []
+        again: list[str] = []
         for (key, raw), digest in zip(items, digests, strict=True):
             if digest in known:
                 counts.duplicates += 1
+                again.append(digest)
                 continue
             known.add(digest)
             fresh.append((self._document(key, raw, digest, MAIL), raw))
@@ -203,7 +219,24 @@ class MailStore:
                 counts.documents += 1
                 self._record(a, doc, counts)
         self._flush_trailers()
+        self._same_bytes_elsewhere(again)
         return counts
+
+    def _same_bytes_elsewhere(self, digests: Sequence[str]) -> None:
+        """The very bytes stored before, now seen on this source's list: record that list."""
+        if not digests or not self.list_name:
+            return
+        rows: list[dict[str, Any]] = []
+        for i in range(0, len(digests), 500):
+            for msgid, doc_id in self.s.execute(
+                select(Message.message_id, Message.document_id)
+                .join(Document, Document.id == Message.document_id)
+                .where(Document.sha256.in_(digests[i : i + 500]))
+            ):
+                rows.append(
+                    {"message_id": msgid, "list_name": self.list_name, "document_id": doc_id}
+                )
+        insert_ignore(self.s, MessageList, rows)
 
     def ingest(self, doc: Document, data: bytes) -> IngestCounts:
         """Parse a stored document into records; a parse failure is recorded on the document."""
@@ -234,78 +267,6 @@ class MailStore:
         if bad:
             # Keep the good messages; say which were bad.
             doc.error = f"{len(bad)} unreadable message(s): {bad[0]}"
-        self._thread_series(data, counts)
-
-    def _thread_series(self, data: bytes, counts: IngestCounts) -> None:
-        """What b4 knows about a thread: versions of one series, completeness, review trailers.
-
-        Subject tags group single mails (mirrors); a whole thread lets b4 link v1..vN even when
-        the subject changed, tell whether a posting is complete, and collect Acked-by /
-        Reviewed-by / Tested-by from the replies onto the patches they answer.
-        """
-        try:
-            thread = parse_thread(data)
-        except SourceError as exc:
-            counts.errors.append(f"b4: {exc}")
-            return
-        self.s.flush()
-        for info in thread.series:
-            series: Series | None = None
-            for rev in info.revisions:
-                sv = self._version_of(
-                    rev.cover_msgid or rev.root_msgid, [p.msgid for p in rev.patches]
-                )
-                if sv is None:
-                    continue
-                if series is None:
-                    series = self.s.get(Series, sv.series_id)
-                elif sv.series_id != series.id:
-                    sv.series_id = series.id  # b4 says this is another version of the same
-                if series is not None:
-                    series.latest_version = max(series.latest_version, rev.revision)
-                sv.complete, sv.total = rev.complete, max(rev.expected, 1)
-                for patch in rev.patches:
-                    self._review_trailers(patch.msgid, patch.trailers, sv.id, patch.index)
-
-    def _review_trailers(
-        self, msgid: str, trailers: Sequence[TrailerInfo], version_id: int, index: int
-    ) -> None:
-        msg = self.s.get(Message, msgid)
-        if msg is None:
-            return
-        if msg.series_version_id is None:
-            msg.series_version_id, msg.series_index = version_id, index
-        # A re-fetched thread (new replies) must not record the same Acked-by twice.
-        have = {
-            (k, v)
-            for k, v in self.s.execute(
-                select(Trailer.kind, Trailer.value).where(Trailer.message_id == msgid)
-            )
-        }
-        for t in trailers:
-            kind, value = t.name.lower(), f"{t.who_name} <{t.who_email}>"[:998]
-            if (kind, value) not in have:
-                have.add((kind, value))
-                self._trailers.append(
-                    {
-                        "message_id": msgid,
-                        "commit_sha": None,
-                        "kind": kind,
-                        "value": value,
-                        "subject": None,
-                        "note": t.source_msgid,
-                    }
-                )
-
-    def _version_of(self, root: str, patches: Sequence[str]) -> SeriesVersion | None:
-        for msgid in (root, *patches):
-            sv = self.s.scalar(select(SeriesVersion).where(SeriesVersion.cover_message_id == msgid))
-            if sv is not None:
-                return sv
-            msg = self.s.get(Message, msgid)
-            if msg is not None and msg.series_version_id is not None:
-                return self.s.get(SeriesVersion, msg.series_version_id)
-        return None
 
     # -- one mail --------------------------------------------------------------------------
 
@@ -318,8 +279,9 @@ class MailStore:
             counts.errors.append(f"{doc.key}: {a.error}")
             return
         mail = a.mail
+        self._file_under_list(mail, doc)
         if mail.msgid in self._seen or self.s.get(Message, mail.msgid) is not None:
-            return
+            return  # a cross-post or a re-sent copy: one message, its lists recorded above
         self._seen.add(mail.msgid)
         msg = Message(
             message_id=mail.msgid,
@@ -350,6 +312,13 @@ class MailStore:
         self._classify(msg, mail, kind, a)
         counts.messages += 1
 
+    def _file_under_list(self, mail: Mail, doc: Document) -> None:
+        name = self.list_name or _list_name(mail.list_id)
+        if name:
+            self._lists.append(
+                {"message_id": mail.msgid, "list_name": name[:256], "document_id": doc.id}
+            )
+
     def _classify(self, msg: Message, mail: Mail, kind: str | None, a: Analysed) -> None:
         tags = mail.tags
         if kind is None:
@@ -361,8 +330,11 @@ class MailStore:
                 kind = "reply" if mail.in_reply_to else "mail"
         msg.kind = kind
         msg.patch_id = a.patch_id
-        if kind in ("patch", "cover"):
-            msg.series_version_id = self._series_version(mail, kind)
+        # Series, versions and whose review a reply is are settled after the sync has stored
+        # everything (tracker.ingest.series), so archive order cannot change them.
+        self._trailers += own_rows(mail.msgid, a.reviews)
+        if a.change_id and kind in ("patch", "cover", "mail", "reply"):
+            self._trailers.append(change_id_row(mail.msgid, a.change_id))
         if a.trailers is not None and kind in (
             "patch",
             "cover",
@@ -374,59 +346,12 @@ class MailStore:
             self._trailers += trailer_rows(a.trailers, message_id=mail.msgid)
 
     def _flush_trailers(self) -> None:
-        # Trailers refer to messages by foreign key: write them once the messages are flushed.
+        # Trailers and lists refer to messages by foreign key: write them once those are flushed.
         self.s.flush()
         insert_ignore(self.s, Trailer, self._trailers)
+        insert_ignore(self.s, MessageList, self._lists)
         self._trailers = []
-
-    def _series_version(self, mail: Mail, kind: str) -> int | None:
-        """Group a posting: patches hang off their cover (or patch 1) by In-Reply-To."""
-        tags = mail.tags
-        version = tags.version or 1
-        if kind == "patch" and mail.in_reply_to and (tags.index or 0) > 0:
-            cached = self._versions.get(mail.in_reply_to)
-            if cached is not None:
-                return cached
-            sv_id = self.s.scalar(
-                select(SeriesVersion.id).where(SeriesVersion.cover_message_id == mail.in_reply_to)
-            )
-            if sv_id is not None:
-                self._versions[mail.in_reply_to] = sv_id
-                return sv_id
-        if kind == "cover" or (tags.index or 1) <= 1:
-            from tracker.graph import normalise_subject
-
-            key = f"{normalise_subject(tags.subject)}|{(mail.from_email or '').lower()}"
-            series = self.s.scalar(select(Series).where(Series.key == key))
-            if series is None:
-                series = Series(
-                    key=key[:998],
-                    subject=tags.subject,
-                    author_email=mail.from_email,
-                    latest_version=version,
-                )
-                self.s.add(series)
-                self.s.flush()
-            series.latest_version = max(series.latest_version, version)
-            sv = self.s.scalar(
-                select(SeriesVersion).where(
-                    SeriesVersion.series_id == series.id, SeriesVersion.version == version
-                )
-            )
-            if sv is None:
-                sv = SeriesVersion(
-                    series_id=series.id,
-                    version=version,
-                    cover_message_id=mail.msgid,
-                    total=tags.total or 1,
-                    complete=False,
-                    posted_at=mail.date,
-                )
-                self.s.add(sv)
-                self.s.flush()
-            self._versions[mail.msgid] = sv.id
-            return sv.id
-        return None
+        self._lists = []
 
     # -- stable mails ----------------------------------------------------------------------
 
@@ -635,12 +560,21 @@ class MailStore:
         return new
 
 
+def _list_name(list_id: str | None) -> str | None:
+    """``Sparc Linux <sparclinux.vger.kernel.org>`` -> ``sparclinux.vger.kernel.org``."""
+    if not list_id:
+        return None
+    inner = list_id[list_id.rfind("<") + 1 :].split(">", 1)[0] if "<" in list_id else list_id
+    return inner.strip().lower() or None
+
+
 def clear_derived(s: Session) -> None:
     """Drop every row derived from documents, so ``reparse`` rebuilds them from scratch."""
     s.execute(delete(Trailer).where(Trailer.message_id.is_not(None)))
     s.execute(delete(StableEvent))
     s.execute(delete(MmState))
     s.execute(delete(MmPatch))
+    s.execute(delete(MessageList))
     s.execute(delete(Message))
     s.execute(delete(SeriesVersion))
     s.execute(delete(Series))

@@ -37,6 +37,7 @@ from tracker.ingest.mailstore import (
     MailStore,
 )
 from tracker.ingest.pimirror import iter_new_messages
+from tracker.ingest.series import settle
 from tracker.net import Expect, Fetcher, FetchSettings, Validators
 from tracker.store.db import Store
 from tracker.store.models import Source, SyncRun
@@ -102,8 +103,7 @@ class SourceSync:
             if only and src.name != only:
                 continue
             reports.append(self.sync_one(src))
-        with self.store.session() as s:
-            link_identities(s)
+        settle_and_link(self.store)
         return reports
 
     def sync_one(self, src: SourceConfig) -> SourceReport:
@@ -149,7 +149,7 @@ class SourceSync:
     ) -> None:
         with self.store.session() as s:
             row = self._source_row(s, src)
-            ms = MailStore(s, self.config.upstream_patterns, row.id)
+            ms = MailStore(s, self.config.upstream_patterns, row.id, list_of(src))
             doc = ms.add_document(key, data, ctype)
             if doc is None:
                 report.counts.duplicates += 1
@@ -180,7 +180,7 @@ class SourceSync:
         def flush() -> None:
             with self.store.session() as s:
                 row = self._source_row(s, src)
-                ms = MailStore(s, self.config.upstream_patterns, row.id)
+                ms = MailStore(s, self.config.upstream_patterns, row.id, list_of(src))
                 report.counts.add(ms.ingest_mails(batch, self._mapper(len(batch))))
                 # The cursor moves in the same transaction as the messages it covers.
                 row.cursor = json.dumps(scan.cursors)
@@ -305,6 +305,23 @@ class SourceSync:
             else:
                 report.counts.duplicates += 1
         self._save_validators(src, url)
+
+
+def settle_and_link(store: Store) -> None:
+    """What needs every message of the sync: series and reviews, then identity links."""
+    with store.session() as s:
+        settle(s)
+    with store.session() as s:
+        link_identities(s)
+
+
+def list_of(src: SourceConfig) -> str | None:
+    """The list a source stands for: its ``list``, or a mirror's inbox directory name."""
+    if src.list:
+        return src.list
+    if src.kind == "public-inbox-mirror" and src.path is not None:
+        return src.path.resolve().name
+    return None
 
 
 def _require_path(src: SourceConfig) -> Path:

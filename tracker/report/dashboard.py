@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from tracker.plan import ACTIONABLE, NEEDED, NOMINATED, Plan, Step
 from tracker.report import queries as q
 from tracker.report.render import Renderer
 from tracker.store.db import Store
+from tracker.store.postings import PostingView, pending_series
 
 # Column order of the overview: what needs work first.
 STATUS_ORDER = (
@@ -279,6 +280,8 @@ class SiteData:
     plans: list[Plan]
     sims: dict[str, dict[str, dict[str, Any]]]
     changes: dict[str, dict[str, Any]]
+    # Posted series not (all) in mainline yet: what maintainers will be asked about next.
+    pending: list[dict[str, Any]] = field(default_factory=list)
 
 
 def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteData:
@@ -332,13 +335,36 @@ def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteD
                 "timeline": [e.to_dict() for e in q.timeline(s, sha)],
                 "graph": graph_layout(n, pages),
             }
+        pending = [_pending_view(p) for p in pending_series(s)]
     return SiteData(
         title=config.dashboard.title,
         generated=clock().astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         plans=plans,
         sims=sims,
         changes=changes,
+        pending=pending,
     )
+
+
+def _pending_view(p: PostingView) -> dict[str, Any]:
+    latest = p.latest
+    reviews = {(r.kind, r.who) for patch in latest.patches for r in patch.reviews}
+    return {
+        "subject": p.subject,
+        "author": p.author,
+        "version": latest.version,
+        "versions": len(p.versions),
+        "patches": len(latest.patches),
+        "total": latest.total,
+        "complete": latest.complete,
+        "posted": _iso(latest.posted_at),
+        "message_id": latest.root_message_id,
+        "reviews": len(reviews),
+        "cc_stable": sum(1 for patch in latest.patches if patch.cc_stable),
+        "merged": len(p.commits),
+        "lists": list(p.lists),
+        "mm": [{"patch": f, "state": st} for f, st in p.mm],
+    }
 
 
 def index_page(data: SiteData, topics: Sequence[str]) -> dict[str, Any]:
@@ -383,6 +409,7 @@ def index_page(data: SiteData, topics: Sequence[str]) -> dict[str, Any]:
         "branches": [p.branch for p in data.plans],
         "rows": rows,
         "changes": changes,
+        "pending": data.pending,
     }
 
 

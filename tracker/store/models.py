@@ -210,18 +210,35 @@ class Message(Base):
     # The subject without [PATCH ...] tags, as a commit would carry it (identity by subject).
     clean_subject: Mapped[str | None] = mapped_column(Text, index=True)
     from_name: Mapped[str | None] = mapped_column(String(256))
-    from_email: Mapped[str | None] = mapped_column(String(320))
+    # Indexed: the series pass loads one sender's postings and walks threads downwards.
+    from_email: Mapped[str | None] = mapped_column(String(320), index=True)
     date: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
-    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    in_reply_to: Mapped[str | None] = mapped_column(String(998), index=True)
+    # The first list the message was seen on; message_lists has every one.
     list_id: Mapped[str | None] = mapped_column(String(256))
     kind: Mapped[str] = mapped_column(String(32), index=True)
+    # Indexed: a version's members, and its ON DELETE SET NULL when the series pass regroups.
     series_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("series_versions.id", ondelete="SET NULL")
+        ForeignKey("series_versions.id", ondelete="SET NULL"), index=True
     )
     series_index: Mapped[int | None] = mapped_column(Integer)
     patch_id: Mapped[str | None] = mapped_column(SHA, index=True)
     change_id: Mapped[int | None] = mapped_column(ForeignKey("changes.id"), index=True)
     link_rule: Mapped[str | None] = mapped_column(String(32))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
+    # NULL until the series/review pass has seen this message (see tracker.ingest.series).
+    settled: Mapped[bool | None] = mapped_column(Boolean, index=True)
+
+
+class MessageList(Base):
+    """One list (or mirror) a message was seen on: a cross-post is one message, many lists."""
+
+    __tablename__ = "message_lists"
+
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.message_id", ondelete="CASCADE"), primary_key=True
+    )
+    list_name: Mapped[str] = mapped_column(String(256), primary_key=True, index=True)
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
 
 
