@@ -150,3 +150,37 @@ def test_derived_passes_rerun_after_dying_half_way(
     # And now it is a no-op.
     again = service.sync(cfg, store)
     assert (again.patch_ids, again.patch_id_links, again.edges) == (0, 0, 0)
+
+
+def test_a_missing_object_skips_its_commit_names_it_and_the_sync_completes(
+    synced: Synced,
+) -> None:
+    repo = synced.world.path
+    _git(repo, "checkout", "-q", "master")
+    # Two new hugetlb fixes (topic commits: their patch-ids are computed); the first one's new
+    # blob then disappears from the clone, as in a damaged or partly copied repository.
+    (repo / "mm" / "hugetlb.c").write_text(
+        (repo / "mm" / "hugetlb.c").read_text() + "/* lost fix */\nint lost;\n"
+    )
+    _git(repo, "commit", "-qam", "mm/hugetlb: a fix whose blob goes missing")
+    lost = _git(repo, "rev-parse", "HEAD")
+    blob = _git(repo, "rev-parse", "HEAD:mm/hugetlb.c")
+    # Another file: this fix's diff does not need the lost blob.
+    (repo / "mm" / "hugetlb_extra.c").write_text("/* kept fix */\nint kept;\n")
+    _git(repo, "add", "mm/hugetlb_extra.c")
+    _git(repo, "commit", "-qm", "mm/hugetlb: a fix that stays readable")
+    kept = _git(repo, "rev-parse", "HEAD")
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+
+    stats = service.sync(synced.config, synced.store)
+
+    assert stats.mainline_commits == 2
+    assert [p.split(": ")[:2] for p in stats.problems] == [["patch-ids", lost]]
+    assert "unable to read" in stats.problems[0] or "bad object" in stats.problems[0]
+    with synced.store.session() as s:
+        pids = dict(
+            s.execute(select(Commit.sha, Commit.patch_id).where(Commit.sha.in_([lost, kept]))).all()
+        )
+        run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+    assert pids[kept] and not pids[lost]
+    assert run is not None and run.status == "ok" and run.error and lost in run.error

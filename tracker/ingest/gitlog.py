@@ -7,17 +7,19 @@ equal the heads, tags are unchanged, and every insert ignores keys it already ha
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
-from tracker.errors import ConfigError, RepositoryError, UnknownCommitError
+from tracker.errors import ConfigError, GitError, RepositoryError, UnknownCommitError
 from tracker.gitio import GitRepo, LogEntry
 from tracker.graph import Candidate, resolve_reference
 from tracker.parse.trailers import Trailers, parse_trailers
@@ -54,6 +56,8 @@ class SyncStats:
     patch_ids: int = 0
     patch_id_links: int = 0
     edges: int = 0
+    # Commits a phase had to skip (an object missing from the clone), "phase: sha: git's words".
+    problems: list[str] = field(default_factory=list)
 
     def total(self) -> int:
         return (
@@ -82,6 +86,7 @@ class GitSync:
         self.progress = progress or (lambda _phase, _n: None)
         self.classifier = TopicClassifier(config.topics)
         self._repos: dict[str, GitRepo] = {}
+        self.problems: list[str] = []
 
     def repo(self, name: str) -> GitRepo:
         if name not in self._repos:
@@ -97,18 +102,25 @@ class GitSync:
             run = SyncRun(source="git", started_at=_now(), status="running", added=0)
             s.add(run)
         try:
-            if fetch:
-                for rc in self.config.repositories.values():
-                    if rc.remote:
-                        self.repo(rc.name).fetch(rc.remote)
-            self.sync_mainline(stats)
-            self.sync_release_tags(stats)
+            with _phase("fetch"):
+                if fetch:
+                    for rc in self.config.repositories.values():
+                        if rc.remote:
+                            self.repo(rc.name).fetch(rc.remote)
+            with _phase("mainline"):
+                self.sync_mainline(stats)
+            with _phase("release tags"):
+                self.sync_release_tags(stats)
             for b in self.config.branches:
-                self.sync_branch(b, stats)
-                self.sync_stable_tags(b, stats)
-            self.sync_symbol_topics()
-            self.sync_patch_ids(stats)
-            self.resolve_edges(stats)
+                with _phase(f"branch {b.name}"):
+                    self.sync_branch(b, stats)
+                    self.sync_stable_tags(b, stats)
+            with _phase("symbol topics"):
+                self.sync_symbol_topics()
+            with _phase("patch-ids"):
+                self.sync_patch_ids(stats)
+            with _phase("edges"):
+                self.resolve_edges(stats)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             with self.store.session() as s:
@@ -116,10 +128,13 @@ class GitSync:
                 if r:
                     r.status, r.error, r.finished_at = status, str(exc) or status, _now()
             raise
+        stats.problems = list(self.problems)
         with self.store.session() as s:
             r = s.get(SyncRun, run.id)
             if r:
                 r.status, r.added, r.finished_at = "ok", stats.total(), _now()
+                if stats.problems:
+                    r.error = f"{len(stats.problems)} skipped: " + "; ".join(stats.problems[:5])
         return stats
 
     # -- cursors ---------------------------------------------------------------------------
@@ -499,10 +514,13 @@ class GitSync:
             combined = "|".join(regexes.values())
             hits: set[str] = set()
             for chunk in chunked([r[0] for r in rows], 2000):
-                hits |= ml_repo.grep_diffs(chunk, combined)
+                hits |= self._skipping_unreadable(
+                    "symbol topics", chunk, partial(_grep, ml_repo, combined), set()
+                )
             for name, rx in regexes.items():
+                grep = partial(_grep, ml_repo, rx)
                 for chunk in chunked(sorted(hits), 2000):
-                    for sha in ml_repo.grep_diffs(chunk, rx):
+                    for sha in self._skipping_unreadable("symbol topics", chunk, grep, set()):
                         found.append({"sha": sha, "topic": name, "rule": "diff touches a symbol"})
         with self.store.session() as s:
             insert_ignore(s, CommitTopic, found)
@@ -536,7 +554,9 @@ class GitSync:
                 )
         repo = self.repo(self.config.mainline.repository)
         for chunk in chunked(todo, 1000):
-            ids = self._patch_ids_any_repo(repo, chunk)
+            ids = self._skipping_unreadable(
+                "patch-ids", chunk, lambda c: self._patch_ids_any_repo(repo, c), {}
+            )
             with self.store.session() as s:
                 s.execute(
                     update(Commit),
@@ -546,6 +566,32 @@ class GitSync:
         with self.store.session() as s:
             self._cursor(s, "patch-ids:history").cursor = marker
         self._link_by_patch_id(stats)
+
+    def _skipping_unreadable(
+        self, phase: str, shas: list[str], read: Callable[[list[str]], _R], empty: _R
+    ) -> _R:
+        """``read(shas)``; when git cannot read an object some of them need, halve the batch
+        until the commits that need it are found, record each, and read the rest.
+
+        A clone with a missing or corrupt object then syncs everything else, and the run log
+        names the phase and the commit instead of failing the whole sync."""
+        try:
+            return read(shas)
+        except GitError as exc:
+            if not _unreadable(str(exc)):
+                raise
+            if len(shas) == 1:
+                words = " ".join(str(exc).split())
+                self.problems.append(f"{phase}: {shas[0]}: {words}")
+                return empty
+        half = len(shas) // 2
+        left = self._skipping_unreadable(phase, shas[:half], read, empty)
+        right = self._skipping_unreadable(phase, shas[half:], read, empty)
+        if isinstance(left, dict) and isinstance(right, dict):
+            return cast(_R, {**left, **right})
+        if isinstance(left, set) and isinstance(right, set):
+            return cast(_R, left | right)
+        raise TypeError(f"cannot combine {type(left).__name__} results")
 
     def _patch_ids_any_repo(self, repo: GitRepo, shas: list[str]) -> dict[str, str]:
         ids = repo.patch_ids(shas)
@@ -702,6 +748,28 @@ class GitSync:
             insert_ignore(s, Edge, new_rows)
             cursor.cursor = str(top)
             stats.edges += len(new_rows)
+
+
+def _grep(repo: GitRepo, regex: str, shas: list[str]) -> set[str]:
+    return repo.grep_diffs(shas, regex)
+
+
+@contextlib.contextmanager
+def _phase(name: str) -> Iterator[None]:
+    """A git failure says which phase of the sync met it."""
+    try:
+        yield
+    except GitError as exc:
+        raise GitError(f"git sync, phase '{name}': {exc}") from None
+
+
+_R = TypeVar("_R", dict[str, str], set[str])
+
+_UNREADABLE = ("unable to read", "bad object", "missing blob", "missing tree", "corrupt")
+
+
+def _unreadable(message: str) -> bool:
+    return any(w in message for w in _UNREADABLE)
 
 
 def _prefetch_prefixes(s: Session, prefixes: set[str]) -> dict[str, list[Candidate]]:
