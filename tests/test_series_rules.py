@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from tracker.ingest.series import Posted, group_postings, link_versions
+from tracker.ingest.series import Posted, group_postings, link_versions, postingish
 from tracker.parse.mail import parse_subject
 
 T0 = datetime(2025, 3, 2, 14, 0, tzinfo=UTC)
@@ -114,3 +114,11 @@ def test_b4_change_id_links_renamed_versions() -> None:
     a, b = replace(a, change_id="20250114-x-6a11"), replace(b, change_id="20250114-x-6a11")
     (series,) = link_versions(group_postings([a, b]), ME)
     assert [v.version for v in series.versions] == [4, 5]
+
+
+def test_what_is_a_posting() -> None:
+    assert postingish("patch", parse_subject("[RFC V2] mm: generalize notify_page_fault()"))
+    assert postingish("mail", parse_subject("[PATCH v2] Implement close-on-fork"))
+    # A stable-queue file: the patch, but never posted by its author as such.
+    assert not postingish("patch", parse_subject("mm: fix lazy mmu docs and usage"))
+    assert not postingish("mail", parse_subject("Re: [PATCH v2] Implement close-on-fork"))

@@ -83,9 +83,10 @@ class Posted:
 def postingish(kind: str, tags: SubjectTags) -> bool:
     """Could this message be part of a posting (a patch, a cover, a cover without ``0/N``)?
 
-    Only mails tagged as posted patches: a stable-queue file or a ``git am``-ready export has
-    the patch but was never a posting of its author."""
-    if not tags.is_patch and tags.index is None:
+    Only mails tagged as posted patches (``[PATCH ...]``, ``[RFC ...]`` or an ``m/n`` counter):
+    a stable-queue file or a ``git am``-ready export has the patch but was never a posting."""
+    tagged = tags.is_patch or any(p.upper() == "RFC" for p in tags.prefixes)
+    if not tagged and tags.index is None:
         return False
     if kind in reviews.POSTING_KINDS:
         return True
