@@ -268,3 +268,22 @@ def test_git_blame_from_an_anchor_agrees_with_a_full_libgit2_blame(repo: Path) -
     assert owners <= {*parents, str(boundary)} and len(owners) > 5
     # each later parent was blamed back to the previous one, not to the base
     assert anchored.stats.blame_calls >= len(parents[3::2])
+
+
+def test_a_later_round_reuses_searches_whose_files_did_not_change(repo: Path) -> None:
+    s = series(repo)
+    git(repo, "checkout", "-q", "-b", "other", "stable~1")
+    elsewhere = commit_files(repo, {"z.c": lines("z")}, "unrelated prerequisite elsewhere")
+    sess = session()
+    first = simulate_sequence(repo, "stable", [s["G"], s["M"]], search=sess).steps
+    assert sess.stats.searches == 2
+    # the next round puts another step first: the tree differs, these files do not
+    again = simulate_sequence(repo, "stable", [elsewhere, s["G"], s["M"]], search=sess).steps
+    assert sess.stats.searches == 2
+    assert [st.verdict for st in again[1:]] == [st.verdict for st in first]
+    assert [st.prerequisites for st in again[1:]] == [st.prerequisites for st in first]
+    # a change to a file the step conflicts in makes it search again
+    git(repo, "checkout", "-q", "-b", "third", "stable")
+    touch = commit_files(repo, {"b.c": numbered({25: "s", 40: "x"})}, "touches b.c")
+    simulate_sequence(repo, "stable", [touch, s["M"]], search=sess)
+    assert sess.stats.searches == 3

@@ -468,7 +468,7 @@ class _Outcome:
     binary: list[str]
 
 
-_TREE_CACHE_ENTRIES = 400_000
+_TREE_CACHE_ENTRIES = 100_000
 
 
 class _Engine:
@@ -569,7 +569,7 @@ class _Engine:
         if cached is None:
             cached = _parse_tree(self.repo.odb.read(tree.hex())[1], len(tree))
             # Bounded by entries, not trees: a run over a long plan meets thousands of versions
-            # of big directories (include/linux has 1,000+ entries), ~150 bytes per entry.
+            # of big directories (include/linux has 1,000+ entries), ~450 bytes per entry.
             if self._tree_entries > _TREE_CACHE_ENTRIES:
                 self._trees.clear()
                 self._tree_entries = 0
@@ -1714,8 +1714,10 @@ class _SequenceRun:
             return self.blocked(step, blockers, "its conflict is on lines that")
         if session.limits.mode is PrerequisiteMode.OFF:
             return step
-        key = (str(commit.id), self.signature(commit, step), frozenset(self.unapplied))
+        key = (str(commit.id), self.signature(commit, step))
         found = session.cached(key)
+        if found is not None and not all(b in self.unapplied for b in found.blockers):
+            found = None
         started = time.perf_counter()
         try:
             search = _PrereqSearch(session, self.eng, self.member, self.base, self.unapplied)
@@ -1743,7 +1745,9 @@ class _SequenceRun:
         """What a search's outcome depends on in the current tree: the versions of the files
         the step changes or conflicts in. The re-plan rounds change the tree elsewhere (they
         insert prerequisites of other steps), and a step whose files did not change keeps its
-        answer instead of being searched again; a set it named is verified again."""
+        answer instead of being searched again; a set it named is verified again, and the
+        steps it was blocked by must still be unapplied. (A blamed commit that an earlier step
+        applied or failed to apply differently would have changed these files.)"""
         paths = set(self.eng.changes(_parent_tree(self.eng, commit), commit.tree))
         paths.update(c.path for c in step.conflicts)
         h = hashlib.sha1(usedforsecurity=False)
@@ -1982,17 +1986,17 @@ class SearchSession:
         self._blame: dict[tuple[str, str, str], dict[int, str]] = {}
         self._anchors: dict[tuple[str, str], list[pygit2.Commit]] = {}
         self._sizes: dict[str, int] = {}
-        self._results: dict[tuple[str, str, frozenset[str]], PrerequisiteResult] = {}
+        self._results: dict[tuple[str, str], PrerequisiteResult] = {}
 
     def run_left(self) -> float | None:
         if self.limits.run_budget <= 0:
             return None
         return self.limits.run_budget - self.stats.search_seconds
 
-    def cached(self, key: tuple[str, str, frozenset[str]]) -> PrerequisiteResult | None:
+    def cached(self, key: tuple[str, str]) -> PrerequisiteResult | None:
         return self._results.get(key)
 
-    def remember(self, key: tuple[str, str, frozenset[str]], result: PrerequisiteResult) -> None:
+    def remember(self, key: tuple[str, str], result: PrerequisiteResult) -> None:
         if result.stopped:
             return  # a later round may have budget left
         if len(self._results) >= _RESULT_CACHE:
