@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from tracker.store.models import (
     Trailer,
 )
 from tracker.store.queries import chunked, insert_ignore
-from tracker.store.trailer_rows import trailer_rows
+from tracker.store.trailer_rows import trailer_rows, with_repair
 from tracker.topics import TopicClassifier
 
 Progress = Callable[[str, int], None]
@@ -599,7 +599,7 @@ class GitSync:
             cursor = self._cursor(s, "edges:trailers")
             last = int(cursor.cursor or 0)
             top = s.scalar(select(func.max(Trailer.id))) or 0
-            cols = (Trailer.commit_sha, Trailer.kind, Trailer.value, Trailer.subject)
+            cols = (Trailer.commit_sha, Trailer.kind, Trailer.value, Trailer.subject, Trailer.note)
             fresh = s.execute(
                 select(*cols).where(
                     Trailer.id > last, Trailer.kind.in_(kinds), Trailer.commit_sha.is_not(None)
@@ -623,8 +623,8 @@ class GitSync:
                     .where(Edge.dst.is_(None))
                 ).all()
             )
-            pending: list[tuple[str | None, str, str, str | None]] = list(
-                dict.fromkeys((r[0], r[1], r[2], r[3]) for r in (*fresh, *retry))
+            pending: list[tuple[str | None, str, str, str | None, str | None]] = list(
+                dict.fromkeys((r[0], r[1], r[2], r[3], r[4]) for r in (*fresh, *retry))
             )
             unresolved = (
                 {
@@ -635,7 +635,7 @@ class GitSync:
                 else {}
             )
             new_rows: list[dict[str, Any]] = []
-            for src, kind, raw, subject in pending:
+            for src, kind, raw, subject, note in pending:
                 assert src is not None
                 res = resolve_reference(
                     raw,
@@ -643,6 +643,8 @@ class GitSync:
                     lambda p: _prefix_candidates(s, p),
                     lambda subj: _subject_candidates(s, subj),
                 )
+                evidence, flagged = with_repair(res.evidence, res.flagged, note)
+                res = replace(res, evidence=evidence, flagged=flagged)
                 edge = unresolved.get((kind, src, raw))
                 if edge is None:
                     new_rows.append(

@@ -26,6 +26,11 @@ _FIXES_RE = re.compile(r"^\s*Fixes:\s*(?P<rest>.*)$", re.IGNORECASE | re.MULTILI
 _FIXES_VALUE_RE = re.compile(
     r"^(?:commit\s+)?(?P<sha>\S+?)(?:\s+\(\s*\"?(?P<subject>.*?)\"?\s*\))?\s*$"
 )
+_FIXES_AGAIN_RE = re.compile(r"^Fixes:\s*", re.IGNORECASE)
+_FIXES_SHA_RE = re.compile(r"^(?:commit\s+)?(?P<sha>[0-9a-fA-F]{7,40})(?P<punct>[.,;:]?)(?:\s+|$)")
+# A line that starts another trailer ends a wrapped Fixes: subject.
+_TRAILER_START_RE = re.compile(r"^\s*[A-Za-z][A-Za-z0-9-]*:\s")
+_WRAP_LINES = 3
 _STABLE_DEP_RE = re.compile(
     r"^\s*Stable-dep-of:\s*(?P<sha>\S+)(?:\s+\(\s*\"?(?P<subject>.*?)\"?\s*\))?\s*$",
     re.IGNORECASE | re.MULTILINE,
@@ -63,6 +68,9 @@ class ShaRef:
     sha: str
     subject: str | None
     raw: str
+    # How a malformed tag was read (``Fixes: Fixes: X``, a subject wrapped onto the next line,
+    # quotes without parentheses...), or None when it was written in the usual form.
+    repair: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -106,8 +114,69 @@ def msgid_from_link(url: str) -> str | None:
     return None
 
 
-def _sha_ref(raw_sha: str, subject: str | None, raw: str) -> ShaRef:
-    return ShaRef(sha=raw_sha.strip().lower(), subject=(subject or None), raw=raw.strip())
+def _sha_ref(raw_sha: str, subject: str | None, raw: str, repair: str | None = None) -> ShaRef:
+    return ShaRef(
+        sha=raw_sha.strip().lower(), subject=(subject or None), raw=raw.strip(), repair=repair
+    )
+
+
+def _continuation(message: str, end: int) -> list[str]:
+    """The lines after a Fixes: line that may carry the rest of its wrapped subject."""
+    out: list[str] = []
+    for line in message[end:].split("\n", _WRAP_LINES + 1)[1 : _WRAP_LINES + 1]:
+        if not line.strip() or _TRAILER_START_RE.match(line):
+            break
+        out.append(line.strip())
+    return out
+
+
+def _unquote(text: str) -> str:
+    return text.strip().strip('"').strip()
+
+
+def _fixes_ref(rest: str, message: str, end: int, raw: str) -> ShaRef | None:
+    """A Fixes: value in the usual ``<sha> ("<subject>")`` form, or repaired from the malformed
+    forms seen in real mail; None when no commit id can be read from it."""
+    repairs: list[str] = []
+    if _FIXES_AGAIN_RE.match(rest):
+        rest = _FIXES_AGAIN_RE.sub("", rest, count=1)
+        repairs.append("'Fixes:' written twice")
+    usual = _FIXES_VALUE_RE.match(rest)
+    if usual and not repairs and HEX_RE.match(usual.group("sha").lower()):
+        return _sha_ref(usual.group("sha"), usual.group("subject"), raw)
+    m = _FIXES_SHA_RE.match(rest)
+    if m is None:
+        # Not a commit id in any form: kept as written (and reported invalid) when it has the
+        # usual shape, so a value such as ``--upload-pack=x`` stays visible.
+        if usual:
+            how = "; ".join(repairs) or None
+            return _sha_ref(usual.group("sha"), usual.group("subject"), raw, how)
+        return None
+    if m.group("punct"):
+        repairs.append(f"'{m.group('punct')}' after the commit id")
+    after = rest[m.end() :].strip()
+    subject: str | None = None
+    if after.startswith("("):
+        inner = after[1:].strip()
+        close = '")' if inner.startswith('"') else ")"
+        if not inner.endswith(close):
+            joined = inner
+            for n, line in enumerate(_continuation(message, end), 1):
+                joined = f"{joined} {line}"
+                if joined.endswith(close):
+                    inner = joined
+                    repairs.append(f"subject wrapped onto {n} more line{'s' if n > 1 else ''}")
+                    break
+            else:
+                repairs.append("closing parenthesis missing")
+        subject = _unquote(inner.removesuffix(")"))
+    elif after.startswith('"'):
+        subject = _unquote(after)
+        repairs.append("quoted subject without parentheses")
+    elif after:
+        subject = _unquote(after)
+        repairs.append("subject without quotes or parentheses")
+    return _sha_ref(m.group("sha"), subject or None, raw, "; ".join(repairs) or None)
 
 
 def parse_version_note(note: str) -> tuple[int, int] | None:
@@ -155,11 +224,10 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
     fixes: list[ShaRef] = []
     for m in _FIXES_RE.finditer(message):
         rest = m.group("rest").strip()
-        vm = _FIXES_VALUE_RE.match(rest)
-        if not vm:
+        ref = _fixes_ref(rest, message, m.end(), m.group(0))
+        if ref is None:
             invalid.append(f"Fixes: {rest}")
             continue
-        ref = _sha_ref(vm.group("sha"), vm.group("subject"), m.group(0))
         if not ref.valid:
             invalid.append(f"Fixes: {rest}")
         fixes.append(ref)

@@ -47,6 +47,7 @@ from tracker.store.models import (
     Trailer,
 )
 from tracker.store.queries import chunked, commits_by_prefix, commits_by_subject
+from tracker.store.trailer_rows import with_repair
 from tracker.topics import TopicClassifier
 
 # Plans read these columns only: loading whole Commit objects (messages included) for tens of
@@ -409,7 +410,8 @@ def _mail_fixes(s: Session, msgids: list[str]) -> tuple[FixRef, ...]:
                 Candidate(c.sha, c.subject, c.mainline) for c in commits_by_subject(s, subj)
             ],
         )
-        refs[t.value] = FixRef(t.value, res.dst, res.rule, res.evidence, res.flagged)
+        evidence, flagged = with_repair(res.evidence, res.flagged, t.note)
+        refs[t.value] = FixRef(t.value, res.dst, res.rule, evidence, flagged)
     return tuple(refs.values())
 
 
