@@ -119,6 +119,15 @@ def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analy
         diff = None
         if (stable is None and mm is None) or (stable is not None and stable.kind in _DIFF_KINDS):
             diff = parse_diff(mail.body)
+        if diff is not None and not diff.complete:
+            tags = mail.tags
+            if not tags.is_reply and not tags.is_cover:
+                # A posting whose hunks stop short was cut off or mangled in transit: its
+                # patch-id would be wrong and git could not apply it.
+                raise SourceError(
+                    "patch truncated or damaged: a hunk ends before its line counts are met"
+                )
+            diff = None  # a sketch in a reply or cover letter: kept, without a patch-id
         trailers = parse_trailers(mail.body, upstream_patterns) if mm is None else None
     except SourceError as exc:
         return Analysed(mail=None, error=str(exc))

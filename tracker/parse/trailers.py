@@ -220,9 +220,12 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
     """Extract every reference from a commit message or the body of a patch mail."""
     compiled = _DEFAULT_COMPILED if upstream_patterns is None else _compile(upstream_patterns)
     invalid: list[str] = []
+    # Each pattern runs only where its keyword occurs: a mail body is ten kilobytes of prose
+    # and diff, and scanning it once per pattern cost more than parsing the mail.
+    low = message.lower()
 
     fixes: list[ShaRef] = []
-    for m in _FIXES_RE.finditer(message):
+    for m in _FIXES_RE.finditer(message) if "fixes:" in low else ():
         rest = m.group("rest").strip()
         ref = _fixes_ref(rest, message, m.end(), m.group(0))
         if ref is None:
@@ -235,7 +238,7 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
     reverts: list[str] = []
     reverts_upstream: list[str] = []
     revert_spans: list[tuple[int, int]] = []
-    for m in _REVERT_RE.finditer(message):
+    for m in _REVERT_RE.finditer(message) if "reverts commit" in low else ():
         reverts.append(m.group("sha").lower())
         if m.group("upstream"):
             reverts_upstream.append(m.group("upstream").lower())
@@ -245,7 +248,9 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
     # upstream lines inside a revert sentence are not this commit's own upstream reference.
     upstream: str | None = None
     upstream_rule: str | None = None
-    for idx, rx in enumerate(compiled):
+    # Configured patterns may say anything; the default ones all say "upstream".
+    skip_upstream = compiled is _DEFAULT_COMPILED and "upstream" not in low
+    for idx, rx in enumerate(() if skip_upstream else compiled):
         for m in rx.finditer(message):
             if any(a <= m.start() < b for a, b in revert_spans):
                 continue
@@ -258,7 +263,7 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
             break
 
     deps: list[ShaRef] = []
-    for m in _STABLE_DEP_RE.finditer(message):
+    for m in _STABLE_DEP_RE.finditer(message) if "stable-dep-of:" in low else ():
         ref = _sha_ref(m.group("sha"), m.group("subject"), m.group(0))
         if not ref.valid:
             invalid.append(m.group(0).strip())
@@ -266,20 +271,24 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
 
     links: list[str] = []
     msgids: list[str] = []
-    for m in _LINK_RE.finditer(message):
+    for m in _LINK_RE.finditer(message) if "link:" in low or "closes:" in low else ():
         url = m.group("url")
         links.append(url)
         msgid = msgid_from_link(url)
         if msgid and msgid not in msgids:
             msgids.append(msgid)
-    for m in _MSGID_TRAILER_RE.finditer(message):
+    for m in _MSGID_TRAILER_RE.finditer(message) if "message-id:" in low else ():
         if m.group("msgid") not in msgids:
             msgids.append(m.group("msgid"))
 
     noms = tuple(
-        _nomination(m.group("addr"), m.group("note")) for m in _CC_STABLE_RE.finditer(message)
+        _nomination(m.group("addr"), m.group("note"))
+        for m in (_CC_STABLE_RE.finditer(message) if "stable" in low else ())
     )
-    cherry = tuple(m.group("sha").lower() for m in _CHERRY_RE.finditer(message))
+    cherry = tuple(
+        m.group("sha").lower()
+        for m in (_CHERRY_RE.finditer(message) if "cherry picked" in low else ())
+    )
 
     return Trailers(
         fixes=tuple(fixes),
