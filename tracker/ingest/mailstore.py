@@ -153,6 +153,8 @@ class MailStore:
         self.upstream_patterns = upstream_patterns
         self.source_id = source_id
         self._seen: set[str] = set()
+        # Message-IDs already in the store, read once per batch (None: ask per message).
+        self._stored: set[str] | None = None
         self._trailers: list[dict[str, Any]] = []
         self._versions: dict[str, int] = {}
 
@@ -207,10 +209,20 @@ class MailStore:
         fn = partial(analyse, upstream_patterns=tuple(self.upstream_patterns))
         raws = [raw for _, raw in fresh]
         results = list(mapper(fn, raws) if mapper else map(fn, raws))
+        # One query for the batch, not one primary-key lookup per message.
+        msgids = sorted({a.mail.msgid for a in results if a.mail is not None})
+        self._stored = set()
+        for i in range(0, len(msgids), 500):
+            self._stored.update(
+                self.s.scalars(
+                    select(Message.message_id).where(Message.message_id.in_(msgids[i : i + 500]))
+                )
+            )
         with self.s.no_autoflush:
             for (doc, _), a in zip(fresh, results, strict=True):
                 counts.documents += 1
                 self._record(a, doc, counts)
+        self._stored = None
         self._flush_trailers()
         return counts
 
@@ -327,7 +339,13 @@ class MailStore:
             counts.errors.append(f"{doc.key}: {a.error}")
             return
         mail = a.mail
-        if mail.msgid in self._seen or self.s.get(Message, mail.msgid) is not None:
+        if mail.msgid in self._seen:
+            return
+        if (
+            mail.msgid in self._stored
+            if self._stored is not None
+            else self.s.get(Message, mail.msgid) is not None
+        ):
             return
         self._seen.add(mail.msgid)
         msg = Message(
