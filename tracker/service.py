@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, UnknownCommitError
-from tracker.plan import Fix, Plan, Step, decide, presence
+from tracker.plan import Fix, PendingFix, Plan, Step, decide, presence
 from tracker.revisions import check_sha
 from tracker.store.db import Store
 from tracker.store.models import Branch, BranchState, Commit, Document, Edge, Trailer
@@ -57,7 +57,10 @@ def sync(
 ) -> SyncStats:
     from tracker.ingest.gitlog import GitSync
 
-    return GitSync(config, store, progress).run(fetch=fetch)
+    stats = GitSync(config, store, progress).run(fetch=fetch)
+    if stats.total():
+        store.refresh_statistics()
+    return stats
 
 
 def sync_sources(
@@ -70,7 +73,10 @@ def sync_sources(
     if only is not None and all(src.name != only for src in config.sources):
         known = ", ".join(src.name for src in config.sources) or "none configured"
         raise ConfigError(f"unknown source '{only}' (configured: {known})")
-    return SourceSync(config, store, progress).run(only)
+    reports = SourceSync(config, store, progress).run(only)
+    if any(r.counts.messages or r.counts.commits or r.counts.stable_events for r in reports):
+        store.refresh_statistics()
+    return reports
 
 
 def reparse(config: Config, store: Store) -> IngestCounts:
@@ -113,16 +119,30 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _plan_in_session(s: Session, config: Config, b: BranchConfig, topic: str | None) -> Plan:
+def _plan_in_session(
+    s: Session,
+    config: Config,
+    b: BranchConfig,
+    topic: str | None,
+    pending: list[PendingFix] | None = None,
+) -> Plan:
+    """One branch's plan; ``pending`` (the same for every branch) may come from the caller."""
     with _collector_paused():
-        return _decide_plan(s, config, b, topic)
+        return _decide_plan(s, config, b, topic, pending)
 
 
-def _decide_plan(s: Session, config: Config, b: BranchConfig, topic: str | None) -> Plan:
+def _decide_plan(
+    s: Session,
+    config: Config,
+    b: BranchConfig,
+    topic: str | None,
+    pending: list[PendingFix] | None = None,
+) -> Plan:
     view = load_branch(s, b)
     fixes = load_fixes(s, view.base_index, _topic_names(config), None)
     prereqs = load_prerequisites(s, b.name)
-    pending = load_pending(s, TopicClassifier(config.topics))
+    if pending is None:
+        pending = load_pending(s, TopicClassifier(config.topics))
     culprits = [r.dst for p in pending for r in p.fixes if r.dst]
     world = load_world(s, fixes, extra=[*(p.sha for p in prereqs), *culprits])
     world = replace(
@@ -268,8 +288,10 @@ def status(config: Config, store: Store, query: str) -> StatusReport:
     with store.session() as s:
         c = find_commit(s, query)
         rows: list[StatusRow] = []
+        # Fixes still on their way upstream are the same for every branch: read them once.
+        pending = load_pending(s, TopicClassifier(config.topics))
         for b in config.branches:
-            full = _plan_in_session(s, config, b, None)
+            full = _plan_in_session(s, config, b, None, pending)
             step = next((st for st in full.steps if st.sha == c.sha), None)
             if step is None:
                 step = _single(s, b, c)

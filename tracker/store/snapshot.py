@@ -10,6 +10,7 @@ import bisect
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -332,96 +333,151 @@ _MM_GONE = ("dropped", "withdrawn", "nacked", "obsolete", "folded", "merged")
 
 
 def load_pending(s: Session, classifier: TopicClassifier) -> list[PendingFix]:
-    """Fixes not in mainline yet: live -mm patches, then list postings -mm does not carry."""
+    """Fixes not in mainline yet: live -mm patches, then list postings -mm does not carry.
+
+    A fixed number of queries however many postings are waiting: with a list archive loaded,
+    one query per posting (and SQLite walking every Fixes: trailer of the history for each)
+    made a plan take half a minute.
+    """
+    mm_rows = s.execute(
+        select(MmPatch.filename, MmPatch.subject, MmPatch.state).where(
+            MmPatch.change_id.is_(None), MmPatch.state.not_in(_MM_GONE)
+        )
+    ).all()
+    notes: dict[str, list[tuple[str, Any]]] = {}
+    for chunk in chunked([r[0] for r in mm_rows]):
+        for filename, msgid, at in s.execute(
+            select(MmState.filename, MmState.message_id, MmState.at).where(
+                MmState.filename.in_(chunk)
+            )
+        ):
+            notes.setdefault(filename, []).append((msgid, at))
+    for rows in notes.values():
+        rows.sort(key=lambda r: (r[1] is not None, r[1]))  # as SQL orders: NULL first
+    mm_msgids = [m for rows in notes.values() for m, _ in rows]
+    links: dict[str, list[str]] = {}
+    fixes_of: dict[str, list[tuple[str, str | None, str | None]]] = {}
+    for chunk in chunked(mm_msgids):
+        for owner, kind, value, subject, note in s.execute(
+            select(
+                Trailer.message_id, Trailer.kind, Trailer.value, Trailer.subject, Trailer.note
+            ).where(Trailer.message_id.in_(chunk), Trailer.kind.in_(("link", "fixes")))
+        ):
+            if owner is None:
+                continue
+            if kind == "link":
+                links.setdefault(owner, []).append(value)
+            else:
+                fixes_of.setdefault(owner, []).append((value, subject, note))
+    # Unmerged postings that name a commit they fix, with where their version stands.
+    posted: dict[str, tuple[str, Any, bool]] = {}
+    for msgid, subject, clean, date, version, latest, value, tsubject, note in s.execute(
+        select(
+            Message.message_id,
+            Message.subject,
+            Message.clean_subject,
+            Message.date,
+            SeriesVersion.version,
+            Series.latest_version,
+            Trailer.value,
+            Trailer.subject,
+            Trailer.note,
+        )
+        .join(Trailer, (Trailer.message_id == Message.message_id) & (Trailer.kind == "fixes"))
+        .outerjoin(SeriesVersion, SeriesVersion.id == Message.series_version_id)
+        .outerjoin(Series, Series.id == SeriesVersion.series_id)
+        .where(Message.kind == "patch", Message.change_id.is_(None))
+    ):
+        latest_version = version is None or latest is None or version >= latest
+        posted.setdefault(msgid, (clean or subject, date, latest_version))
+        fixes_of.setdefault(msgid, []).append((value, tsubject, note))
+    resolve = _Resolver(s)
     pending: list[PendingFix] = []
     carried: set[str] = set()
-    for mm in s.scalars(
-        select(MmPatch).where(MmPatch.change_id.is_(None), MmPatch.state.not_in(_MM_GONE))
-    ):
-        notes = list(
-            s.scalars(select(MmState).where(MmState.filename == mm.filename).order_by(MmState.at))
-        )
-        msgids = [n.message_id for n in notes]
-        links = set(
-            s.scalars(
-                select(Trailer.value).where(Trailer.message_id.in_(msgids), Trailer.kind == "link")
-            )
-        )
-        carried |= links
-        refs = _mail_fixes(s, msgids)
-        since = f" since {notes[0].at:%Y-%m-%d}" if notes and notes[0].at else ""
+    for filename, subject, state in mm_rows:
+        msgids = [m for m, _ in notes.get(filename, [])]
+        mm_links = list(dict.fromkeys(v for m in msgids for v in links.get(m, [])))
+        carried.update(mm_links)
+        refs = resolve.refs(t for m in msgids for t in fixes_of.get(m, []))
+        first = notes.get(filename, [])
+        since = f" since {first[0][1]:%Y-%m-%d}" if first and first[0][1] else ""
         pending.append(
             PendingFix(
-                key=mm.filename,
-                subject=mm.subject,
-                topics=_mail_topics(s, classifier, mm.subject, refs),
-                fixes=refs,
-                where=f"in -mm {mm.state}{since}",
-                message_id=next(iter(links), None),
-            )
-        )
-    posted = s.scalars(
-        select(Message).where(
-            Message.kind == "patch",
-            Message.change_id.is_(None),
-            Message.message_id.in_(select(Trailer.message_id).where(Trailer.kind == "fixes")),
-        )
-    )
-    for msg in posted:
-        if msg.message_id in carried or not _latest_version(s, msg):
-            continue
-        refs = _mail_fixes(s, [msg.message_id])
-        subject = msg.clean_subject or msg.subject
-        when = f" on {msg.date:%Y-%m-%d}" if msg.date else ""
-        pending.append(
-            PendingFix(
-                key=msg.message_id,
+                key=filename,
                 subject=subject,
-                topics=_mail_topics(s, classifier, subject, refs),
+                topics=(),
                 fixes=refs,
-                where=f"posted to the list{when}",
-                message_id=msg.message_id,
+                where=f"in -mm {state}{since}",
+                message_id=mm_links[0] if mm_links else None,
             )
         )
-    return [p for p in pending if p.fixes]
+    for msgid, (subject, date, latest_version) in posted.items():
+        if msgid in carried or not latest_version:
+            continue
+        when = f" on {date:%Y-%m-%d}" if date else ""
+        pending.append(
+            PendingFix(
+                key=msgid,
+                subject=subject,
+                topics=(),
+                fixes=resolve.refs(fixes_of[msgid]),
+                where=f"posted to the list{when}",
+                message_id=msgid,
+            )
+        )
+    pending = [p for p in pending if p.fixes]
+    culprit_topics = _topics_of(s, {r.dst for p in pending for r in p.fixes if r.dst})
+    order = [t.name for t in classifier.topics]
+
+    def rank(t: str) -> int:
+        return order.index(t) if t in order else len(order)
+
+    out: list[PendingFix] = []
+    for p in pending:
+        # A fix joins its subject's topics and its culprits' (a fix joins its culprit's).
+        found = {m.topic for m in classifier.classify(p.subject, "", ())}
+        for r in p.fixes:
+            if r.dst:
+                found.update(culprit_topics.get(r.dst, ()))
+        out.append(replace(p, topics=tuple(sorted(found, key=rank))))
+    return out
 
 
-def _latest_version(s: Session, msg: Message) -> bool:
-    if msg.series_version_id is None:
-        return True
-    row = s.execute(
-        select(SeriesVersion.version, Series.latest_version)
-        .join(Series, Series.id == SeriesVersion.series_id)
-        .where(SeriesVersion.id == msg.series_version_id)
-    ).first()
-    return row is None or row[0] >= row[1]
+def _topics_of(s: Session, shas: set[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for chunk in chunked(sorted(shas)):
+        for sha, topic in s.execute(
+            select(CommitTopic.sha, CommitTopic.topic).where(CommitTopic.sha.in_(chunk))
+        ):
+            out.setdefault(sha, []).append(topic)
+    return out
 
 
-def _mail_fixes(s: Session, msgids: list[str]) -> tuple[FixRef, ...]:
-    refs: dict[str, FixRef] = {}
-    for t in s.scalars(
-        select(Trailer).where(Trailer.message_id.in_(msgids), Trailer.kind == "fixes")
-    ):
+class _Resolver:
+    """Fixes: references of mails resolved against the store, each distinct one once."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self._done: dict[tuple[str, str | None, str | None], FixRef] = {}
+
+    def refs(self, rows: Iterable[tuple[str, str | None, str | None]]) -> tuple[FixRef, ...]:
+        out: dict[str, FixRef] = {}
+        for row in rows:
+            ref = self._done.get(row)
+            if ref is None:
+                ref = self._done[row] = self._resolve(*row)
+            out[row[0]] = ref
+        return tuple(out.values())
+
+    def _resolve(self, value: str, subject: str | None, note: str | None) -> FixRef:
+        s = self.s
         res = resolve_reference(
-            t.value,
-            t.subject,
+            value,
+            subject,
             lambda p: [Candidate(c.sha, c.subject, c.mainline) for c in commits_by_prefix(s, p)],
             lambda subj: [
                 Candidate(c.sha, c.subject, c.mainline) for c in commits_by_subject(s, subj)
             ],
         )
-        evidence, flagged = with_repair(res.evidence, res.flagged, t.note)
-        refs[t.value] = FixRef(t.value, res.dst, res.rule, evidence, flagged)
-    return tuple(refs.values())
-
-
-def _mail_topics(
-    s: Session, classifier: TopicClassifier, subject: str, refs: Iterable[FixRef]
-) -> tuple[str, ...]:
-    """Topics from the subject, plus those of the commits it fixes (a fix joins its culprit's)."""
-    found = [m.topic for m in classifier.classify(subject, "", ())]
-    culprits = [r.dst for r in refs if r.dst]
-    if culprits:
-        found += list(s.scalars(select(CommitTopic.topic).where(CommitTopic.sha.in_(culprits))))
-    order = [t.name for t in classifier.topics]
-    return tuple(sorted(set(found), key=lambda t: order.index(t) if t in order else len(order)))
+        evidence, flagged = with_repair(res.evidence, res.flagged, note)
+        return FixRef(value, res.dst, res.rule, evidence, flagged)
