@@ -357,21 +357,23 @@ def load_pending(s: Session, classifier: TopicClassifier) -> list[PendingFix]:
     mm_msgids = [m for rows in notes.values() for m, _ in rows]
     links: dict[str, list[str]] = {}
     fixes_of: dict[str, list[tuple[str, str | None, str | None]]] = {}
+    # The kind is tested here, not in SQL: given "kind IN (...)" SQLite may walk the (kind,
+    # value) index over every Link: of the history instead of this message's few trailers.
+    cols = (Trailer.message_id, Trailer.kind, Trailer.value, Trailer.subject, Trailer.note)
     for chunk in chunked(mm_msgids):
         for owner, kind, value, subject, note in s.execute(
-            select(
-                Trailer.message_id, Trailer.kind, Trailer.value, Trailer.subject, Trailer.note
-            ).where(Trailer.message_id.in_(chunk), Trailer.kind.in_(("link", "fixes")))
+            select(*cols).where(Trailer.message_id.in_(chunk))
         ):
-            if owner is None:
+            if owner is None or kind not in ("link", "fixes"):
                 continue
             if kind == "link":
                 links.setdefault(owner, []).append(value)
             else:
                 fixes_of.setdefault(owner, []).append((value, subject, note))
     # Unmerged postings that name a commit they fix, with where their version stands.
+    # Starts from the messages (their kind index) for the same reason.
     posted: dict[str, tuple[str, Any, bool]] = {}
-    for msgid, subject, clean, date, version, latest, value, tsubject, note in s.execute(
+    for msgid, subject, clean, date, version, latest, kind, value, tsubject, note in s.execute(
         select(
             Message.message_id,
             Message.subject,
@@ -379,15 +381,18 @@ def load_pending(s: Session, classifier: TopicClassifier) -> list[PendingFix]:
             Message.date,
             SeriesVersion.version,
             Series.latest_version,
+            Trailer.kind,
             Trailer.value,
             Trailer.subject,
             Trailer.note,
         )
-        .join(Trailer, (Trailer.message_id == Message.message_id) & (Trailer.kind == "fixes"))
+        .join(Trailer, Trailer.message_id == Message.message_id)
         .outerjoin(SeriesVersion, SeriesVersion.id == Message.series_version_id)
         .outerjoin(Series, Series.id == SeriesVersion.series_id)
         .where(Message.kind == "patch", Message.change_id.is_(None))
     ):
+        if kind != "fixes":
+            continue
         latest_version = version is None or latest is None or version >= latest
         posted.setdefault(msgid, (clean or subject, date, latest_version))
         fixes_of.setdefault(msgid, []).append((value, tsubject, note))
