@@ -288,15 +288,47 @@ def status(config: Config, store: Store, query: str) -> StatusReport:
     with store.session() as s:
         c = find_commit(s, query)
         rows: list[StatusRow] = []
-        # Fixes still on their way upstream are the same for every branch: read them once.
-        pending = load_pending(s, TopicClassifier(config.topics))
+        with _collector_paused():
+            plans = _plans_for_every_branch(s, config)
         for b in config.branches:
-            full = _plan_in_session(s, config, b, None, pending)
-            step = next((st for st in full.steps if st.sha == c.sha), None)
+            step = next((st for st in plans[b.name].steps if st.sha == c.sha), None)
             if step is None:
                 step = _single(s, b, c)
             rows.append(StatusRow(b.name, step))
         return StatusReport(sha=c.sha, subject=c.subject, rows=tuple(rows))
+
+
+def _plans_for_every_branch(s: Session, config: Config) -> dict[str, Plan]:
+    """Every branch's full plan, reading what the branches share once: the fixes after the
+    oldest base (each branch keeps those after its own), the commits they name, stable events,
+    series and the fixes still on their way upstream. Same decisions as one plan per branch."""
+    views = {b.name: load_branch(s, b) for b in config.branches}
+    if not views:
+        return {}
+    oldest = min(v.base_index for v in views.values())
+    every = load_fixes(s, oldest, _topic_names(config), None)
+    prereqs = {b.name: load_prerequisites(s, b.name) for b in config.branches}
+    pending = load_pending(s, TopicClassifier(config.topics))
+    culprits = [r.dst for p in pending for r in p.fixes if r.dst]
+    extra = [p.sha for ps in prereqs.values() for p in ps]
+    world = load_world(s, every, extra=[*extra, *culprits])
+    shas = [f.commit.sha for f in every]
+    world = replace(
+        world,
+        stable_events=load_events(s, shas),
+        series=load_series(s, shas),
+        pending=tuple(pending),
+    )
+    plans: dict[str, Plan] = {}
+    for b in config.branches:
+        view = views[b.name]
+        fixes = [
+            f
+            for f in every
+            if f.commit.release_index is None or f.commit.release_index > view.base_index
+        ]
+        plans[b.name] = decide(view, fixes, world, prerequisites=prereqs[b.name])
+    return plans
 
 
 def _single(s: Session, b: BranchConfig, c: Commit) -> Step:
