@@ -13,12 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig
 from tracker.errors import NotSyncedError
 from tracker.graph import Candidate, resolve_reference
+from tracker.parse.trailers import HEX_RE
 from tracker.plan import (
     BranchCommitInfo,
     BranchView,
@@ -47,7 +48,7 @@ from tracker.store.models import (
     StableEvent,
     Trailer,
 )
-from tracker.store.queries import chunked, commits_by_prefix, commits_by_subject
+from tracker.store.queries import chunked
 from tracker.store.trailer_rows import with_repair
 from tracker.topics import TopicClassifier
 
@@ -283,19 +284,18 @@ def load_series(s: Session, shas: Iterable[str]) -> dict[str, SeriesSlot]:
                 SeriesVersion.version,
                 SeriesVersion.total,
                 Message.series_index,
+                Message.kind,
             )
             .join(Message, Message.change_id == Commit.change_id)
             .join(SeriesVersion, SeriesVersion.id == Message.series_version_id)
             .join(Series, Series.id == SeriesVersion.series_id)
-            .where(
-                Commit.sha.in_(chunk),
-                Message.kind == "patch",
-                Message.series_index.is_not(None),
-                SeriesVersion.total > 1,
-            )
+            # The message kind is tested below: in SQL, SQLite took the kind index (most
+            # messages are unlinked, so change_id looks unselective) and walked every patch
+            # of a list archive per commit.
+            .where(Commit.sha.in_(chunk), SeriesVersion.total > 1)
         )
-        for sha, series_id, subject, version, total, index in rows:
-            if index is None or (sha in best and best[sha][0] >= version):
+        for sha, series_id, subject, version, total, index, kind in rows:
+            if kind != "patch" or index is None or (sha in best and best[sha][0] >= version):
                 continue
             label = f"{subject} v{version}" if version > 1 else subject
             best[sha] = (version, SeriesSlot(f"{series_id}:v{version}", label, index, total))
@@ -397,6 +397,7 @@ def load_pending(s: Session, classifier: TopicClassifier) -> list[PendingFix]:
         posted.setdefault(msgid, (clean or subject, date, latest_version))
         fixes_of.setdefault(msgid, []).append((value, tsubject, note))
     resolve = _Resolver(s)
+    resolve.prefetch(t for ts in fixes_of.values() for t in ts)
     pending: list[PendingFix] = []
     carried: set[str] = set()
     for filename, subject, state in mm_rows:
@@ -459,11 +460,41 @@ def _topics_of(s: Session, shas: set[str]) -> dict[str, list[str]]:
 
 
 class _Resolver:
-    """Fixes: references of mails resolved against the store, each distinct one once."""
+    """Fixes: references of mails resolved against the store, each distinct one once, from
+    candidates read for all of them together (one statement per few hundred references, not
+    two queries per reference)."""
 
     def __init__(self, s: Session) -> None:
         self.s = s
         self._done: dict[tuple[str, str | None, str | None], FixRef] = {}
+        self._prefix: dict[str, list[Candidate]] = {}
+        self._subject: dict[str, list[Candidate]] = {}
+
+    def prefetch(self, rows: Iterable[tuple[str, str | None, str | None]]) -> None:
+        rows = list(rows)
+        prefixes = sorted({v.strip().lower() for v, _, _ in rows} - {""})
+        prefixes = [p for p in prefixes if HEX_RE.match(p)]
+        for chunk in chunked(prefixes, 200):
+            # A range probe of the sha index per prefix, all in one statement.
+            values = ", ".join(f"(:p{i})" for i in range(len(chunk)))
+            stmt = text(
+                f"WITH p(pfx) AS (VALUES {values}) "
+                "SELECT p.pfx, c.sha, c.subject, c.mainline FROM p JOIN commits AS c "
+                "ON c.sha >= p.pfx AND c.sha < p.pfx || 'g'"
+            )
+            params = {f"p{i}": v for i, v in enumerate(chunk)}
+            for pfx, sha, subj, main in self.s.execute(stmt, params):
+                self._prefix.setdefault(pfx, []).append(Candidate(sha, subj, bool(main)))
+        for pfx in prefixes:
+            self._prefix.setdefault(pfx, [])
+        subjects = sorted({subj for _, subj, _ in rows if subj})
+        for chunk in chunked(subjects):
+            for sha, subj, main in self.s.execute(
+                select(Commit.sha, Commit.subject, Commit.mainline).where(Commit.subject.in_(chunk))
+            ):
+                self._subject.setdefault(subj, []).append(Candidate(sha, subj, main))
+        for subj in subjects:
+            self._subject.setdefault(subj, [])
 
     def refs(self, rows: Iterable[tuple[str, str | None, str | None]]) -> tuple[FixRef, ...]:
         out: dict[str, FixRef] = {}
@@ -475,14 +506,18 @@ class _Resolver:
         return tuple(out.values())
 
     def _resolve(self, value: str, subject: str | None, note: str | None) -> FixRef:
-        s = self.s
-        res = resolve_reference(
-            value,
-            subject,
-            lambda p: [Candidate(c.sha, c.subject, c.mainline) for c in commits_by_prefix(s, p)],
-            lambda subj: [
-                Candidate(c.sha, c.subject, c.mainline) for c in commits_by_subject(s, subj)
-            ],
-        )
+        res = resolve_reference(value, subject, self._by_prefix, self._by_subject)
         evidence, flagged = with_repair(res.evidence, res.flagged, note)
         return FixRef(value, res.dst, res.rule, evidence, flagged)
+
+    # The lookups answer as the LIMIT 3 queries of the sync's resolver do: first three by sha.
+    def _by_prefix(self, prefix: str) -> list[Candidate]:
+        p = prefix.lower()
+        if p not in self._prefix:
+            self.prefetch([(p, None, None)])
+        return sorted(self._prefix.get(p, []), key=lambda c: c.sha)[:3]
+
+    def _by_subject(self, subject: str) -> list[Candidate]:
+        if subject not in self._subject:
+            self.prefetch([("", subject, None)])
+        return self._subject.get(subject, [])[:3]
