@@ -6,12 +6,15 @@ release tags v6.0..v6.19), three stable branches forked from v6.1, v6.6 and v6.1
 of later mainline fixes (both upstream-reference styles, a few found by patch-id only) with stable
 release tags, and 1,000 further mainline commits on ``bench-next``. Then, in a fresh child process
 so that memory figures are tracker's alone, it times the first ``sync``, ``plan`` per branch,
-an incremental sync after fast-forwarding master to ``bench-next``, and a no-op sync, next to
-git's own cost of streaming the same history.
+``status`` of one topic fix, an incremental sync after fast-forwarding master to
+``bench-next``, and a no-op sync, next to git's own cost of streaming the same history. With
+``--mail`` (by default the real sparclinux corpus of shared/corpus, 17,891 messages) the corpus is
+then ingested into the same store and ``plan`` and ``status`` are timed again beside the no-mail
+figures: unmerged postings with ``Fixes:`` join every plan as pending fixes.
 
     .venv/bin/python benchmarks/plan.py [--commits 1000000] [--stable 12000,24000,32000]
                                         [--workdir DIR]
-                                        [--keep] [--profile]
+                                        [--mail BUNDLE] [--keep] [--profile]
 
 Figures are printed as a table and saved to DIR/figures.json; --profile also writes cProfile
 dumps (sync*.prof, plan-*.prof) and the SQL statements by total time. Unless --keep, the
@@ -58,6 +61,7 @@ STABLE_RELEASE_EVERY = 200  # backports per stable release, as in a typical 6.x.
 RELEASES = [f"v6.{m}" for m in range(20)]
 APPEND = 1000
 MARK_WINDOW = 1000  # commits per get-mark batch: 41 bytes each stays under a 64 KiB pipe
+MAIL_BUNDLE = Path(__file__).resolve().parents[2] / "shared/corpus/sparclinux-2019-2026.bundle"
 EPOCH = 1_654_041_600  # 2022-06-01, a few months before v6.0
 
 
@@ -629,10 +633,14 @@ ref = "master"
 """
 
 
-def write_config(work: Path, repo: Path) -> Path:
+def write_config(work: Path, repo: Path, inbox: Path | None = None) -> Path:
     text = CONFIG.format(db=work / "tracker.db", repo=repo)
     for name, base in BRANCHES:
         text += f'\n[[branches]]\nname = "{name}"\nbase = "{base}"\n'
+    if inbox is not None:
+        text += (
+            f'\n[[sources]]\nname = "sparclinux"\nkind = "public-inbox-mirror"\npath = "{inbox}"\n'
+        )
     path = work / "tracker.toml"
     path.write_text(text)
     return path
@@ -712,13 +720,15 @@ def row_counts(store: Store) -> dict[str, int]:
         return {t.__tablename__: s.scalar(select(func.count()).select_from(t)) or 0 for t in tables}
 
 
-def measure_plans(config: Config, store: Store, prof_dir: Path | None) -> dict[str, Any]:
+def measure_plans(
+    config: Config, store: Store, prof_dir: Path | None, tag: str = ""
+) -> dict[str, Any]:
     plans: dict[str, Any] = {}
     for name, _base in BRANCHES:
         times: list[float] = []
         steps = needed = 0
         for rep in range(3):
-            out = prof_dir / f"plan-{name}.prof" if prof_dir and rep == 0 else None
+            out = prof_dir / f"plan{tag}-{name}.prof" if prof_dir and rep == 0 else None
             t, p = profiled(partial(service.plan, config, store, name), out)
             times.append(t)
             steps, needed = len(p.steps), len(p.ordered)
@@ -785,6 +795,41 @@ def measure_cli_plans(work: Path) -> dict[str, Any]:
 def private_mib() -> float:
     """Anonymous (private) resident memory now: RSS minus mapped database pages."""
     return status_mib("RssAnon") or 0.0
+
+
+def status_query(config: Config, store: Store) -> str:
+    """A topic fix the newest branch decides about: what a maintainer would ask about."""
+    steps = service.plan(config, store, BRANCHES[0][0]).steps
+    ordered = [st for st in steps if st.position is not None] or list(steps)
+    return ordered[len(ordered) // 2].sha
+
+
+def measure_status(config: Config, store: Store, prof_dir: Path | None, tag: str = "") -> Any:
+    """``tracker status SHA`` in process: one decision per configured branch."""
+    query = status_query(config, store)
+    times: list[float] = []
+    for rep in range(3):
+        out = prof_dir / f"status{tag}.prof" if prof_dir and rep == 0 else None
+        t, _ = profiled(partial(service.status, config, store, query), out)
+        times.append(t)
+    return {"query": query, "min_s": min(times), "median_s": statistics.median(times)}
+
+
+def measure_with_mail(config: Config, store: Store, prof_dir: Path | None) -> dict[str, Any]:
+    """The configured mail sources (the real corpus) ingested into the same store, then plans
+    and status again: postings not yet merged join every plan as pending fixes."""
+    t0 = time.perf_counter()
+    reports = service.sync_sources(config, store)
+    ingest = time.perf_counter() - t0
+    with store.session() as s:
+        messages = s.scalar(select(func.count()).select_from(models.Message)) or 0
+    return {
+        "ingest_s": ingest,
+        "messages": messages,
+        "errors": sum(len(r.counts.errors) for r in reports),
+        "plan": measure_plans(config, store, prof_dir, "-mail"),
+        "status": measure_status(config, store, prof_dir, "-mail"),
+    }
 
 
 class PhaseTimer:
@@ -857,8 +902,14 @@ def measure(work: Path, profile: bool) -> dict[str, Any]:
     fig["plan_rss_mib"] = peak_mib()
     fig["plan_private_mib"] = private_mib()
     fig["plan_cli"] = measure_cli_plans(work)
+    fig["status"] = measure_status(config, store, prof_dir)
     if sql:
         fig["plan_sql_top"] = sql.top()
+        sql.reset()
+    if config.sources:
+        fig["mail"] = measure_with_mail(config, store, prof_dir)
+        if sql:
+            fig["mail_sql_top"] = sql.top()
     git(repo, "update-ref", "refs/heads/master", "refs/heads/bench-next")
     prof = prof_dir and work / "sync-incremental.prof"
     fig["incremental_sync"] = timed_sync(config, store, phases, prof)
@@ -924,6 +975,37 @@ def table(fig: dict[str, Any]) -> str:
             f"{ms['plan_private_mib']:.0f} MiB; the rest is mapped database pages)",
         ),
         (
+            "status SHA (no mail)",
+            f"min {ms['status']['min_s']:.3f} s, median {ms['status']['median_s']:.3f} s "
+            f"({len(BRANCHES)} branches)",
+        ),
+    ]
+    mail = ms.get("mail")
+    if mail:
+        rows.append(
+            (
+                "mail corpus ingest",
+                f"{mail['messages']:,} messages in {mail['ingest_s']:.1f} s, "
+                f"{mail['errors']} document errors",
+            )
+        )
+        for name, p in mail["plan"].items():
+            rows.append(
+                (
+                    f"plan {name} with mail",
+                    f"min {p['min_s']:.2f} s, median {p['median_s']:.2f} s "
+                    f"({p['steps']} steps; no mail {ms['plan'][name]['min_s']:.2f} s)",
+                )
+            )
+        rows.append(
+            (
+                "status SHA with mail",
+                f"min {mail['status']['min_s']:.3f} s, median {mail['status']['median_s']:.3f} s "
+                f"(no mail {ms['status']['min_s']:.3f} s)",
+            )
+        )
+    rows += [
+        (
             "incremental sync (+1,000)",
             f"{ms['incremental_sync']['seconds']:.2f} s, {ms['incremental_sync']['added']:,} rows",
         ),
@@ -980,6 +1062,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the workdir")
     ap.add_argument(
+        "--mail",
+        type=Path,
+        default=MAIL_BUNDLE if MAIL_BUNDLE.exists() else None,
+        help="a public-inbox epoch bundle ingested after the no-mail plans (default: the "
+        "sparclinux corpus when present); --mail '' to skip",
+    )
+    ap.add_argument(
         "--profile",
         action="store_true",
         help="cProfile sync and plan, time SQL statements (slower figures)",
@@ -1006,7 +1095,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fig["gen"] = generate(repo, args.commits, args.stable, args.seed)
         print(f"generated {args.commits:,} commits in {fig['gen']['generate_s']:.1f} s", flush=True)
         fig["baseline"] = git_baselines(repo)
-        write_config(work, repo)
+        write_config(work, repo, mail_inbox(work, args.mail))
         fig["measure"] = run_child(work, args.profile)
         (work / "figures.json").write_text(json.dumps(fig, indent=2))
         print(table(fig))
@@ -1024,9 +1113,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             cleanup(work)
 
 
+def mail_inbox(work: Path, bundle: Path | None) -> Path | None:
+    """The corpus as a public-inbox v2 inbox, cloned as shared/corpus/README.md says."""
+    if bundle is None or not str(bundle) or not bundle.is_file():
+        return None
+    inbox = work / "inbox" / "sparclinux"
+    epoch = inbox / "git" / "0.git"
+    epoch.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "--quiet", "--mirror", str(bundle), str(epoch)], check=True)
+    return inbox
+
+
 def cleanup(work: Path) -> None:
     """Drop the repository and database (gigabytes at full size); keep figures and profiles."""
     shutil.rmtree(work / "linux.git", ignore_errors=True)
+    shutil.rmtree(work / "inbox", ignore_errors=True)
     for db in work.glob("tracker.db*"):
         db.unlink()
 

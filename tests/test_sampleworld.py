@@ -193,3 +193,17 @@ def test_why_says_each_fact_once(synced_ro: Synced) -> None:
             lines = list(link.evidence)
             for i, line in enumerate(lines):
                 assert not any(line in other for j, other in enumerate(lines) if j != i), lines
+
+
+def test_status_decides_as_each_branch_plan_does(synced_ro: Synced) -> None:
+    """status reads what branches share once; every answer must still be that branch's plan."""
+    cfg, store = synced_ro.config, synced_ro.store
+    plans = {
+        b.name: {st.sha: st for st in service.plan(cfg, store, b.name).steps} for b in cfg.branches
+    }
+    shas = sorted({sha for steps in plans.values() for sha in steps if len(sha) == 40})
+    assert len(shas) > 10
+    for sha in shas:
+        for row in service.status(cfg, store, sha).rows:
+            if sha in plans[row.branch]:
+                assert row.step == plans[row.branch][sha], (sha, row.branch)

@@ -7,14 +7,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import Synced
 from tracker import service
 from tracker.config import load_config
 from tracker.errors import RepositoryError
 from tracker.sampleworld.demo import write_demo_config
-from tracker.store.models import Base, BranchCommit, Commit, SyncRun
+from tracker.store.models import Base, BranchCommit, Commit, Edge, SyncRun
 
 
 def _counts(sy: Synced) -> dict[str, int]:
@@ -184,3 +184,23 @@ def test_a_missing_object_skips_its_commit_names_it_and_the_sync_completes(
         run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
     assert pids[kept] and not pids[lost]
     assert run is not None and run.status == "ok" and run.error and lost in run.error
+
+
+def test_malformed_fixes_tag_resolves_flagged_with_how(synced: Synced) -> None:
+    repo = synced.world.path
+    _git(repo, "checkout", "-q", "master")
+    culprit = _git(repo, "rev-parse", "HEAD~3")
+    subject = _git(repo, "log", "-1", "--format=%s", culprit)
+    (repo / "mm" / "util.c").write_text("int mm_util_version = 98;\n")
+    # Quotes without parentheses, as in real mail (sparclinux archive, issue 11).
+    _git(repo, "commit", "-qam", f'mm/util: fix it\n\nFixes: {culprit[:12]} "{subject}"\n')
+    fix = _git(repo, "rev-parse", "HEAD")
+    service.sync(synced.config, synced.store)
+    with synced.store.session() as s:
+        edge = s.scalar(select(Edge).where(Edge.kind == "fixes", Edge.src == fix))
+        analysed = s.scalar(select(func.count()).select_from(text("sqlite_stat1")))
+    assert edge is not None and edge.dst == culprit
+    assert edge.flagged
+    assert "repaired (quoted subject without parentheses)" in edge.evidence
+    # The sync that changed the store left planner statistics behind.
+    assert analysed

@@ -75,3 +75,89 @@ def test_msgid_link_forms() -> None:
         == "20231229120107.2281153-1-mpe@ellerman.id.au"
     )
     assert msgid_from_link("https://lore.kernel.org/r/a%2Fb%40c@d") == "a/b@c@d"
+
+
+# Malformed Fixes: tags as they appear in the sparclinux archive (shared/corpus), and the forms
+# issue 11 quotes from another list; each is read and says how it was repaired.
+REAL_FIXES = (
+    (
+        '    Fixes: caf5e32d4ea7 ("y2038: ipc: remove __kernel_time_t reference\n'
+        'from headers")\n    Reported-by: Ben Hutchings <ben.hutchings@codethink.co.uk>\n',
+        "caf5e32d4ea7",
+        "y2038: ipc: remove __kernel_time_t reference from headers",
+        "subject wrapped onto 1 more line",
+    ),
+    (
+        'Fixes: a050ba1e7422 ("mm/fault: convert remaining simple cases to\n'
+        'lock_mm_and_find_vma()")\nSigned-off-by: Linus Torvalds <torvalds@linux-foundation.org>\n',
+        "a050ba1e7422",
+        "mm/fault: convert remaining simple cases to lock_mm_and_find_vma()",
+        "subject wrapped onto 1 more line",
+    ),
+    (
+        '    Fixes: cf51e129b968 "sparc32: fix register window handling in genregs32_[gs]et()"\n',
+        "cf51e129b968",
+        "sparc32: fix register window handling in genregs32_[gs]et()",
+        "quoted subject without parentheses",
+    ),
+    (
+        'Fixes: d57d6fe5bf34 ("drivers: hv: log when enabling crash_kexec_post_notifiers"\n'
+        "Cc: Andrea Parri (Microsoft) <parri.andrea@gmail.com>\n",
+        "d57d6fe5bf34",
+        "drivers: hv: log when enabling crash_kexec_post_notifiers",
+        "closing parenthesis missing",
+    ),
+    (
+        'Fixes: 28eceeda130f "fs: Lock moved directories"\n',
+        "28eceeda130f",
+        "fs: Lock moved directories",
+        "quoted subject without parentheses",
+    ),
+    (
+        'Fixes: Fixes: 6b15f678fb7d ("drm/amd/display: fix a deadlock")\n',
+        "6b15f678fb7d",
+        "drm/amd/display: fix a deadlock",
+        "'Fixes:' written twice",
+    ),
+    (
+        'Fixes: 6b15f678fb7d, ("drm/amd/display: fix a deadlock")\n',
+        "6b15f678fb7d",
+        "drm/amd/display: fix a deadlock",
+        "',' after the commit id",
+    ),
+)
+
+
+def test_real_malformed_fixes_are_repaired_and_say_how() -> None:
+    for text, sha, subject, how in REAL_FIXES:
+        t = parse_trailers("subject\n\nbody\n\n" + text)
+        assert t.invalid == (), text
+        (ref,) = t.fixes
+        assert (ref.sha, ref.subject, ref.repair) == (sha, subject, how), text
+        assert ref.valid
+
+
+def test_usual_fixes_is_not_flagged_and_prose_stays_invalid() -> None:
+    t = parse_trailers(
+        'x\n\nFixes: 2ba3e6947aed ("mm/vmalloc: track levels")\n'
+        # Real non-tags from the archive: versions and prose after "Fixes:" name no commit.
+        "Fixes: v2.1.29\nFixes: 2.3.41\nFixes: tag?\n"
+        "Fixes: marker to these. I let you decide if you want to drop them (or\n"
+    )
+    assert [(f.sha, f.repair) for f in t.fixes if f.valid] == [("2ba3e6947aed", None)]
+    assert all(f.repair is None for f in t.fixes)
+    assert len(t.invalid) == 4
+
+
+def test_repaired_fixes_row_and_evidence_are_flagged() -> None:
+    from tracker.store.trailer_rows import trailer_rows, with_repair
+
+    t = parse_trailers('x\n\nFixes: 28eceeda130f "fs: Lock moved directories"\n')
+    (row,) = [r for r in trailer_rows(t, commit_sha="a" * 40) if r["kind"] == "fixes"]
+    assert row["value"] == "28eceeda130f"
+    evidence, flagged = with_repair("resolved by prefix", False, row["note"])
+    assert flagged
+    assert "quoted subject without parentheses" in evidence
+    plain = parse_trailers('x\n\nFixes: 28eceeda130f ("fs: Lock moved directories")\n')
+    (prow,) = [r for r in trailer_rows(plain) if r["kind"] == "fixes"]
+    assert with_repair("ok", False, prow["note"]) == ("ok", False)

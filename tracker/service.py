@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, UnknownCommitError
-from tracker.plan import Fix, Plan, Prerequisite, Step, decide, presence
+from tracker.plan import Fix, PendingFix, Plan, Prerequisite, Step, decide, presence
 from tracker.revisions import check_sha
 from tracker.store.db import Store
 from tracker.store.models import (
@@ -75,6 +75,8 @@ def sync(
     # must not change what is linked.
     with store.session() as s:
         link_identities(s)
+    if stats.total():
+        store.refresh_statistics()
     return stats
 
 
@@ -107,7 +109,10 @@ def sync_sources(
         known = ", ".join(src.name for src in config.sources) or "none configured"
         raise ConfigError(f"unknown source '{only}' (configured: {known})")
     mark_stale_runs(store)
-    return SourceSync(config, store, progress).run(only)
+    reports = SourceSync(config, store, progress).run(only)
+    if any(r.counts.messages or r.counts.commits or r.counts.stable_events for r in reports):
+        store.refresh_statistics()
+    return reports
 
 
 def reparse(config: Config, store: Store) -> IngestCounts:
@@ -161,9 +166,11 @@ def _plan_in_session(
     b: BranchConfig,
     topic: str | None,
     extra: Sequence[Prerequisite] = (),
+    pending: list[PendingFix] | None = None,
 ) -> Plan:
+    """One branch's plan; ``pending`` (the same for every branch) may come from the caller."""
     with _collector_paused():
-        return _decide_plan(s, config, b, topic, extra)
+        return _decide_plan(s, config, b, topic, extra, pending)
 
 
 def decide_plan(
@@ -187,11 +194,13 @@ def _decide_plan(
     b: BranchConfig,
     topic: str | None,
     extra: Sequence[Prerequisite] = (),
+    pending: list[PendingFix] | None = None,
 ) -> Plan:
     view = load_branch(s, b)
     fixes = load_fixes(s, view.base_index, _topic_names(config), None)
     prereqs = [*load_prerequisites(s, b.name), *extra]
-    pending = load_pending(s, TopicClassifier(config.topics))
+    if pending is None:
+        pending = load_pending(s, TopicClassifier(config.topics))
     culprits = [r.dst for p in pending for r in p.fixes if r.dst]
     world = load_world(s, fixes, extra=[*(p.sha for p in prereqs), *culprits])
     world = replace(
@@ -367,9 +376,10 @@ def status(config: Config, store: Store, query: str) -> StatusReport:
 def _commit_status(s: Session, config: Config, commits: list[Commit]) -> list[StatusReport]:
     """Each commit's decision on every branch; one plan per branch however many commits."""
     rows: dict[str, list[StatusRow]] = {c.sha: [] for c in commits}
+    with _collector_paused():
+        plans = _plans_for_every_branch(s, config)
     for b in config.branches:
-        full = _plan_in_session(s, config, b, None)
-        steps = {st.sha: st for st in full.steps}
+        steps = {st.sha: st for st in plans[b.name].steps}
         for c in commits:
             step = steps.get(c.sha) or _single(s, b, c)
             rows[c.sha].append(StatusRow(b.name, step))
@@ -417,6 +427,39 @@ def posting_status(config: Config, store: Store, query: str) -> StatusReport | P
             raise UnknownCommitError(f"{missing}; no posting matches either")
         commits = [c for sha in posting.commits if (c := s.get(Commit, sha)) is not None]
         return PostingStatus(posting=posting, commits=tuple(_commit_status(s, config, commits)))
+
+
+def _plans_for_every_branch(s: Session, config: Config) -> dict[str, Plan]:
+    """Every branch's full plan, reading what the branches share once: the fixes after the
+    oldest base (each branch keeps those after its own), the commits they name, stable events,
+    series and the fixes still on their way upstream. Same decisions as one plan per branch."""
+    views = {b.name: load_branch(s, b) for b in config.branches}
+    if not views:
+        return {}
+    oldest = min(v.base_index for v in views.values())
+    every = load_fixes(s, oldest, _topic_names(config), None)
+    prereqs = {b.name: load_prerequisites(s, b.name) for b in config.branches}
+    pending = load_pending(s, TopicClassifier(config.topics))
+    culprits = [r.dst for p in pending for r in p.fixes if r.dst]
+    extra = [p.sha for ps in prereqs.values() for p in ps]
+    world = load_world(s, every, extra=[*extra, *culprits])
+    shas = [f.commit.sha for f in every]
+    world = replace(
+        world,
+        stable_events=load_events(s, shas),
+        series=load_series(s, shas),
+        pending=tuple(pending),
+    )
+    plans: dict[str, Plan] = {}
+    for b in config.branches:
+        view = views[b.name]
+        fixes = [
+            f
+            for f in every
+            if f.commit.release_index is None or f.commit.release_index > view.base_index
+        ]
+        plans[b.name] = decide(view, fixes, world, prerequisites=prereqs[b.name])
+    return plans
 
 
 def _single(s: Session, b: BranchConfig, c: Commit) -> Step:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -36,7 +36,7 @@ from tracker.store.models import (
     Trailer,
 )
 from tracker.store.queries import chunked, insert_ignore
-from tracker.store.trailer_rows import trailer_rows
+from tracker.store.trailer_rows import trailer_rows, with_repair
 from tracker.topics import TopicClassifier
 
 Progress = Callable[[str, int], None]
@@ -646,7 +646,7 @@ class GitSync:
             cursor = self._cursor(s, "edges:trailers")
             last = int(cursor.cursor or 0)
             top = s.scalar(select(func.max(Trailer.id))) or 0
-            cols = (Trailer.commit_sha, Trailer.kind, Trailer.value, Trailer.subject)
+            cols = (Trailer.commit_sha, Trailer.kind, Trailer.value, Trailer.subject, Trailer.note)
             fresh = s.execute(
                 select(*cols).where(
                     Trailer.id > last, Trailer.kind.in_(kinds), Trailer.commit_sha.is_not(None)
@@ -670,8 +670,8 @@ class GitSync:
                     .where(Edge.dst.is_(None))
                 ).all()
             )
-            pending: list[tuple[str | None, str, str, str | None]] = list(
-                dict.fromkeys((r[0], r[1], r[2], r[3]) for r in (*fresh, *retry))
+            pending: list[tuple[str | None, str, str, str | None, str | None]] = list(
+                dict.fromkeys((r[0], r[1], r[2], r[3], r[4]) for r in (*fresh, *retry))
             )
             unresolved = (
                 {
@@ -682,8 +682,8 @@ class GitSync:
                 else {}
             )
             new_rows: list[dict[str, Any]] = []
-            known = _prefetch_prefixes(s, {raw.strip().lower() for _, _, raw, _ in pending})
-            for src, kind, raw, subject in pending:
+            known = _prefetch_prefixes(s, {raw.strip().lower() for _, _, raw, _, _ in pending})
+            for src, kind, raw, subject, note in pending:
                 assert src is not None
                 res = resolve_reference(
                     raw,
@@ -691,6 +691,8 @@ class GitSync:
                     lambda p: known[p] if p in known else _prefix_candidates(s, p),
                     lambda subj: _subject_candidates(s, subj),
                 )
+                evidence, flagged = with_repair(res.evidence, res.flagged, note)
+                res = replace(res, evidence=evidence, flagged=flagged)
                 edge = unresolved.get((kind, src, raw))
                 if edge is None:
                     new_rows.append(

@@ -122,6 +122,15 @@ def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analy
         diff = None
         if (stable is None and mm is None) or (stable is not None and stable.kind in _DIFF_KINDS):
             diff = parse_diff(mail.body)
+        if diff is not None and not diff.complete:
+            tags = mail.tags
+            if not tags.is_reply and not tags.is_cover:
+                # A posting whose hunks stop short was cut off or mangled in transit: its
+                # patch-id would be wrong and git could not apply it.
+                raise SourceError(
+                    "patch truncated or damaged: a hunk ends before its line counts are met"
+                )
+            diff = None  # a sketch in a reply or cover letter: kept, without a patch-id
         trailers = parse_trailers(mail.body, upstream_patterns) if mm is None else None
         reviews = find_reviews(mail.body) if stable is None and mm is None else ()
         change_id = find_change_id(mail.body) if stable is None and mm is None else None
@@ -158,6 +167,8 @@ class MailStore:
         # that are not one list (an mbox, a lore thread) are filed under their List-Id.
         self.list_name = list_name
         self._seen: set[str] = set()
+        # Message-IDs already in the store, read once per batch (None: ask per message).
+        self._stored: set[str] | None = None
         self._trailers: list[dict[str, Any]] = []
         self._lists: list[dict[str, Any]] = []
 
@@ -214,10 +225,20 @@ class MailStore:
         fn = partial(analyse, upstream_patterns=tuple(self.upstream_patterns))
         raws = [raw for _, raw in fresh]
         results = list(mapper(fn, raws) if mapper else map(fn, raws))
+        # One query for the batch, not one primary-key lookup per message.
+        msgids = sorted({a.mail.msgid for a in results if a.mail is not None})
+        self._stored = set()
+        for i in range(0, len(msgids), 500):
+            self._stored.update(
+                self.s.scalars(
+                    select(Message.message_id).where(Message.message_id.in_(msgids[i : i + 500]))
+                )
+            )
         with self.s.no_autoflush:
             for (doc, _), a in zip(fresh, results, strict=True):
                 counts.documents += 1
                 self._record(a, doc, counts)
+        self._stored = None
         self._flush_trailers()
         self._same_bytes_elsewhere(again)
         return counts
@@ -280,7 +301,13 @@ class MailStore:
             return
         mail = a.mail
         self._file_under_list(mail, doc)
-        if mail.msgid in self._seen or self.s.get(Message, mail.msgid) is not None:
+        if mail.msgid in self._seen:
+            return
+        if (
+            mail.msgid in self._stored
+            if self._stored is not None
+            else self.s.get(Message, mail.msgid) is not None
+        ):
             return  # a cross-post or a re-sent copy: one message, its lists recorded above
         self._seen.add(mail.msgid)
         msg = Message(

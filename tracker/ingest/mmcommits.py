@@ -304,7 +304,7 @@ def _notification(
 def parse_mm_commits(mail: Mail) -> MmNotification | None:
     """An mm-commits notification, or None for any other mail."""
     stable = ("stable@vger.kernel.org", "stable@kernel.org")
-    cc_stable = any(a in stable for a in (*mail.to, *mail.cc))
+    cc_stable = mail.addressed_to(*stable)
     return _notification(mail.subject, mail.body, mail.msgid, mail.date, cc_stable)
 
 

@@ -17,12 +17,14 @@ Decisions:
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import email
 import email.utils
 import gzip
 import hashlib
 import io
+import quopri
 import re
 import zlib
 from collections.abc import Iterator
@@ -125,8 +127,9 @@ class Mail:
     in_reply_to: str | None
     references: tuple[str, ...]
     list_id: str | None
-    to: tuple[str, ...]
-    cc: tuple[str, ...]
+    # Raw (undecoded) To:/Cc: fields; the addresses are read from them only when asked for.
+    to_header: str | None
+    cc_header: str | None
     x_stable: str | None
     x_stable_base: str | None
     x_patchwork_hint: str | None
@@ -137,6 +140,22 @@ class Mail:
     @property
     def tags(self) -> SubjectTags:
         return parse_subject(self.subject)
+
+    @property
+    def to(self) -> tuple[str, ...]:
+        return addresses(self.to_header)
+
+    @property
+    def cc(self) -> tuple[str, ...]:
+        return addresses(self.cc_header)
+
+    def addressed_to(self, *wanted: str) -> bool:
+        """Whether To: or Cc: names one of these (lower-case) addresses. Most mail names none
+        of them in any form, which a substring test tells without parsing the lists."""
+        raw = f"{self.to_header or ''}\n{self.cc_header or ''}".lower()
+        if not any(w in raw for w in wanted):
+            return False
+        return any(a in wanted for a in (*self.to, *self.cc))
 
     @property
     def parent(self) -> str | None:
@@ -218,7 +237,7 @@ def parse_subject(subject: str) -> SubjectTags:
 
 
 def _unsurrogate(value: str) -> str:
-    # compat32 turns raw 8-bit header bytes into surrogates; most such headers are UTF-8.
+    # Raw 8-bit header bytes arrive as surrogates; most such headers are UTF-8.
     try:
         raw = value.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:
@@ -226,65 +245,152 @@ def _unsurrogate(value: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _header_text(msg: Message, name: str) -> str | None:
-    try:
-        raw = msg.get(name)
-    except Exception:  # compat32 internals on hostile input; the header is then just absent
-        return None
-    if raw is None:
-        return None
-    decoded = _decode_words(raw)
-    return " ".join(decoded.replace("\r", " ").replace("\n", " ").split()) or None
+class _Headers:
+    """The header section of one message: first value of each field, unfolded lazily.
+
+    Read here rather than with the stdlib parser, which builds a whole message object (and for
+    multipart mail every part) when tracker reads a dozen fields and one text body: that was
+    most of the parse time on real archives. Values keep their folding (``\n`` + whitespace)
+    and undecoded RFC 2047 words, as compat32 gives them.
+    """
+
+    __slots__ = ("body_start", "fields", "has_fields", "terminated")
+
+    def __init__(self, data: bytes) -> None:
+        self.fields: dict[str, str] = {}
+        start = 0
+        if data.startswith(b"From "):  # an mbox separator left on the mail
+            nl = data.find(b"\n")
+            start = len(data) if nl < 0 else nl + 1
+        end = _HEADER_END_RE.search(data, start)
+        block = data[start : end.start() + 1 if end else len(data)]
+        self.terminated = end is not None
+        self.body_start = end.end() if end else len(data)
+        lines = block.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        name: str | None = None
+        value: list[bytes] = []
+        for i, line in enumerate(lines):
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if line[:1] in (b" ", b"\t") and name is not None:
+                value.append(b"\n" + line)
+                continue
+            m = _FIELD_RE.match(line)
+            if m is None:
+                # Not a header: the body starts here (compat32 does the same).
+                self.terminated = False
+                self.body_start = start + sum(len(x) + 1 for x in lines[:i])
+                break
+            self._store(name, value)
+            name = m.group(1).decode("ascii").lower()
+            value = [line[m.end() :].lstrip(b" \t")]
+        self._store(name, value)
+        self.has_fields = bool(self.fields)
+
+    def _store(self, name: str | None, value: list[bytes]) -> None:
+        if name is not None and name not in self.fields:
+            raw = value[0] if len(value) == 1 else b"".join(value)
+            try:
+                self.fields[name] = raw.decode("utf-8")
+            except UnicodeDecodeError:  # 8-bit bytes in another charset: replaced, not fatal
+                self.fields[name] = raw.decode("utf-8", "replace")
+
+    def raw(self, name: str) -> str | None:
+        return self.fields.get(name)
+
+    def text(self, name: str) -> str | None:
+        """Decoded (RFC 2047), unfolded, whitespace collapsed."""
+        raw = self.fields.get(name)
+        if raw is None:
+            return None
+        decoded = _decode_words(raw) if "=?" in raw else raw
+        return " ".join(decoded.split()) or None
 
 
-def _decode_words(raw: object) -> str:
+_FIELD_RE = re.compile(rb"([!-9;-~]+)[ \t]*:")
+_HEADER_END_RE = re.compile(rb"\n\r?\n")
+
+
+def _decode_words(raw: str) -> str:
     """RFC 2047 decoding that survives bad encoded words, unknown charsets and 8-bit bytes."""
     try:
-        words = decode_header(raw)  # type: ignore[arg-type]
+        words = decode_header(raw)
     except Exception:  # malformed encoded words: keep the text as it came
-        return _unsurrogate(str(raw))
+        return raw
     if not any(charset == "unknown-8bit" for _, charset in words):
         try:
-            return _unsurrogate(str(make_header(words)))
+            return str(make_header(words))
         except Exception:  # unknown charset names: decode word by word below
             pass
     out: list[str] = []
     for chunk, charset in words:
         if isinstance(chunk, str):
-            out.append(_unsurrogate(chunk))
+            out.append(chunk)
             continue
         name = _charset_ok(charset) if charset and charset != "unknown-8bit" else None
         out.append(chunk.decode(name or "utf-8", "replace"))
     return "".join(out)
 
 
-def _raw_header(msg: Message, name: str) -> str | None:
-    try:
-        raw = msg.get(name)
-    except Exception:
+# A Message-ID as RFC 5322 writes it: one angle-bracketed token, nothing inside that could
+# start another one. Whatever else is there ("<"><script>x</script>@h>") is not an id.
+_WHOLE_MSGID_RE = re.compile(r"<([^<>\s]+)>")
+_BARE_MSGID_RE = re.compile(r"[^<>\s\\]+")
+_TRAILING_COMMENT_RE = re.compile(r"\s*\([^()]*\)\s*$")
+
+
+def parse_msgid(value: str | None) -> str | None:
+    """The Message-ID a header names, whole; None when the header is empty or absent.
+
+    Raises SourceError when something is there but is not one id: truncating
+    ``<"><script>x</script>@h.example>`` to ``"`` would file the mail under someone else's id.
+    """
+    if value is None:
         return None
-    if raw is None:
+    text = _TRAILING_COMMENT_RE.sub("", " ".join(value.split()))
+    if not text or text == "<>":
         return None
-    return _unsurrogate(str(raw))
+    m = _WHOLE_MSGID_RE.fullmatch(text) or _BARE_MSGID_RE.fullmatch(text)
+    if m is None:
+        raise SourceError(f"malformed Message-ID header: {value[:200]!r}")
+    return (m.group(1) if m.lastindex else m.group(0)).strip("<>") or None
 
 
 def normalize_msgid(value: str | None) -> str | None:
-    """``<abc@host>`` -> ``abc@host``; also accepts a bare id. None when nothing usable is left."""
+    """``<abc@host>`` -> ``abc@host``; also accepts a bare id. None when nothing usable is left.
+
+    Lenient, for fields that merely point at other mails (In-Reply-To, archive pages): the first
+    whole ``<...>`` token with an ``@``, else a bare token; never a fragment of a hostile value.
+    """
     if not value:
         return None
-    m = _MSGID_RE.search(value)
-    if m:
-        return m.group(1)
-    token = value.strip().strip("<>").split()
-    return token[0].strip("<>") if token and token[0].strip("<>") else None
+    try:
+        whole = parse_msgid(value)
+    except SourceError:
+        whole = None
+    if whole is not None:
+        return whole
+    for m in _MSGID_RE.finditer(value):
+        if "@" in m.group(1) and _isolated(value, m):
+            return m.group(1)
+    return None
+
+
+def _isolated(value: str, m: re.Match[str]) -> bool:
+    """A ``<...>`` match not glued to other brackets (``<a><b>@c>`` is one broken id)."""
+    before = value[m.start() - 1] if m.start() else " "
+    after = value[m.end()] if m.end() < len(value) else " "
+    return before not in "<>" and after not in "<>@"
 
 
 def _msgid_list(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
-    found = _MSGID_RE.findall(value)
-    if not found:
-        found = [t.strip("<>") for t in value.split() if t.strip("<>")]
+    found = [m.group(1) for m in _MSGID_RE.finditer(value) if _isolated(value, m)]
+    if not found and "<" not in value and ">" not in value:
+        found = [t for t in value.split() if t]
     out: list[str] = []
     for mid in found:
         if mid not in out:
@@ -292,28 +398,59 @@ def _msgid_list(value: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _addresses(msg: Message, name: str) -> tuple[str, ...]:
-    value = _header_text(msg, name)
-    if not value:
+def _list_id(raw: str | None) -> str | None:
+    """``Sparclinux <sparclinux.vger.kernel.org>`` -> ``sparclinux.vger.kernel.org``."""
+    if not raw:
+        return None
+    m = _MSGID_RE.search(raw)
+    if m:
+        return m.group(1)
+    token = raw.split()
+    return token[0].strip("<>") or None if token else None
+
+
+def addresses(raw: str | None) -> tuple[str, ...]:
+    """Lower-cased addresses of an address-list field, read before any RFC 2047 decoding: an
+    encoded display name can then never contribute an address."""
+    if not raw:
         return ()
     try:
-        pairs = email.utils.getaddresses([value])
+        pairs = email.utils.getaddresses([" ".join(raw.split())])
     except Exception:
         return ()
     return tuple(addr.strip().lower() for _, addr in pairs if "@" in addr)
 
 
-def _from(msg: Message) -> tuple[str | None, str | None]:
-    value = _header_text(msg, "From")
-    if not value:
+def parse_from(raw: str | None) -> tuple[str | None, str | None]:
+    """(display name, address) of a From: field.
+
+    The address comes from the raw field, the display name is decoded afterwards, so
+    ``=?utf-8?b?...?= <attacker@evil.example>`` whose name decodes to
+    ``"Greg KH <gregkh@linuxfoundation.org>"`` stays attacker@evil.example.
+    """
+    if raw is None:
         return None, None
-    try:
-        name, addr = email.utils.parseaddr(value)
-    except Exception:
-        return value, None
-    if not addr and not name:
-        return value, None
-    return (name.strip() or None), (addr.strip() or None)
+    text = " ".join(raw.split())
+    if not text:
+        return None, None
+    name_raw, addr = "", ""
+    if text.endswith(">") and "<" in text:
+        # The last angle-addr is the address; everything before it is the phrase.
+        cut = text.rindex("<")
+        name_raw, addr = text[:cut].strip(), text[cut + 1 : -1].strip()
+        if name_raw.startswith('"') and name_raw.endswith('"') and len(name_raw) >= 2:
+            name_raw = name_raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    else:
+        try:
+            name_raw, addr = email.utils.parseaddr(text)
+        except Exception:
+            return _decode_words(text), None
+        if not addr and not name_raw:
+            return _decode_words(text), None
+    name = " ".join(_decode_words(name_raw).split()) if name_raw else ""
+    if len(name) >= 2 and name[0] == name[-1] == '"':  # quotes inside an encoded word
+        name = name[1:-1].strip()
+    return (name or None), (addr or None)
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -419,6 +556,9 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str]:
 _BODY_TYPES = frozenset(
     {"text/plain", "text/x-patch", "text/x-diff", "text/x-log", "application/x-patch"}
 )
+_CTYPE_RE = re.compile(r"^\s*([^\s;/]+/[^\s;]+)")
+_CHARSET_PARAM_RE = re.compile(r';\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.IGNORECASE)
+_REQUIRED = ("message-id", "from", "subject", "date")
 
 
 def _text_parts(msg: Message) -> list[Message]:
@@ -448,28 +588,72 @@ def _part_bytes(part: Message) -> bytes:
     return b""
 
 
-def _body(msg: Message, max_bytes: int) -> tuple[str, str | None]:
+def _multipart_body(data: bytes, max_bytes: int) -> tuple[str, str | None]:
+    """Every text part of a MIME message, through the stdlib parser (a few percent of mail)."""
+    try:
+        msg = email.message_from_bytes(data, policy=compat32)
+    except Exception as exc:  # the stdlib parser is lenient; this is a last resort
+        raise SourceError(f"unparsable mail: {type(exc).__name__}") from exc
     texts: list[str] = []
     used: str | None = None
     total = 0
     for part in _text_parts(msg):
-        data = _part_bytes(part)
-        total += len(data)
+        payload = _part_bytes(part)
+        total += len(payload)
         if total > max_bytes:
             raise SourceError(f"body too large ({total} bytes > limit {max_bytes})")
         try:
             declared = part.get_content_charset()
         except Exception:
             declared = None
-        text, charset = decode_bytes(data, declared)
+        text, charset = decode_bytes(payload, declared)
         used = used or charset
         texts.append(text)
-    body = "\n".join(texts).replace("\r\n", "\n").replace("\r", "\n")
-    return body, used
+    return "\n".join(texts), used
+
+
+def _transfer_decode(payload: bytes, cte: str | None) -> bytes:
+    """Content-Transfer-Encoding undone as compat32 would; undecodable input is kept as is."""
+    cte = (cte or "").strip().lower()
+    if cte == "quoted-printable":
+        return quopri.decodestring(payload)
+    if cte == "base64":
+        joined = b"".join(payload.split())
+        try:
+            return binascii.a2b_base64(joined + b"=" * (-len(joined) % 4))
+        except (binascii.Error, ValueError):
+            return payload
+    return payload
+
+
+def _single_body(headers: _Headers, payload: bytes, max_bytes: int) -> tuple[str, str | None]:
+    ctype_field = headers.raw("content-type") or ""
+    m = _CTYPE_RE.match(ctype_field)
+    ctype = m.group(1).lower() if m else "text/plain"
+    if ctype not in _BODY_TYPES:
+        return "", None
+    data = _transfer_decode(payload, headers.raw("content-transfer-encoding"))
+    if len(data) > max_bytes:
+        raise SourceError(f"body too large ({len(data)} bytes > limit {max_bytes})")
+    cm = _CHARSET_PARAM_RE.search(ctype_field)
+    declared = (cm.group(1) or cm.group(2)).strip().lower() if cm else None
+    return decode_bytes(data, declared or None)
+
+
+def _check_complete(headers: _Headers, data: bytes) -> None:
+    """A header section that runs to the end of the data without the fields every mail carries
+    was cut off: recording it would file a fragment under a made-up id."""
+    if headers.terminated or headers.body_start < len(data):
+        return
+    missing = [f for f in _REQUIRED if f not in headers.fields]
+    if missing or not data.endswith(b"\n"):
+        what = ", ".join(missing) if missing else "the end of the last field"
+        raise SourceError(f"mail truncated in its headers (no {what})")
 
 
 def parse_mail(data: bytes, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Mail:
-    """Parse one message. Raises SourceError for non-mail input or an oversized body."""
+    """Parse one message. Raises SourceError for non-mail input, a mail cut off inside its
+    headers, a malformed Message-ID, or an oversized body."""
     if not isinstance(data, bytes | bytearray):
         raise SourceError("mail must be bytes")
     data = bytes(data)
@@ -480,35 +664,38 @@ def parse_mail(data: bytes, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> 
         raise SourceError("empty mail")
     if _HTML_START_RE.match(data[:512]):
         raise SourceError("expected a mail, got HTML/XML")
-    try:
-        msg = email.message_from_bytes(data, policy=compat32)
-    except Exception as exc:  # the stdlib parser is lenient; this is a last resort
-        raise SourceError(f"unparsable mail: {type(exc).__name__}") from exc
-    if not msg.keys():
+    headers = _Headers(data)
+    if not headers.has_fields:
         raise SourceError("not a mail: no header fields")
-    body, charset = _body(msg, max_body_bytes)
-    msgid = normalize_msgid(_raw_header(msg, "Message-ID"))
+    _check_complete(headers, data)
+    msgid = parse_msgid(headers.raw("message-id"))
+    ctype = (headers.raw("content-type") or "").lstrip().lower()
+    if ctype.startswith(("multipart/", "message/")):
+        body, charset = _multipart_body(data, max_body_bytes)
+    else:
+        body, charset = _single_body(headers, data[headers.body_start :], max_body_bytes)
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
     synthetic = msgid is None
     if msgid is None:
         msgid = f"{hashlib.sha1(data).hexdigest()}@{SYNTHETIC_MSGID_DOMAIN}"
-    from_name, from_email = _from(msg)
-    refs = _msgid_list(_raw_header(msg, "References"))
+    from_name, from_email = parse_from(headers.raw("from"))
     return Mail(
         msgid=msgid,
         msgid_synthetic=synthetic,
-        subject=_header_text(msg, "Subject") or "",
+        subject=headers.text("subject") or "",
         from_name=from_name,
         from_email=from_email.lower() if from_email else None,
-        date=parse_date(_header_text(msg, "Date")),
-        in_reply_to=normalize_msgid(_raw_header(msg, "In-Reply-To")),
-        references=refs,
-        list_id=normalize_msgid(_raw_header(msg, "List-Id")),
-        to=_addresses(msg, "To"),
-        cc=_addresses(msg, "Cc"),
-        x_stable=_header_text(msg, "X-stable"),
-        x_stable_base=_header_text(msg, "X-stable-base"),
-        x_patchwork_hint=_header_text(msg, "X-Patchwork-Hint"),
-        user_agent=_header_text(msg, "User-Agent"),
+        date=parse_date(headers.text("date")),
+        in_reply_to=normalize_msgid(headers.raw("in-reply-to")),
+        references=_msgid_list(headers.raw("references")),
+        list_id=_list_id(headers.raw("list-id")),
+        to_header=headers.raw("to"),
+        cc_header=headers.raw("cc"),
+        x_stable=headers.text("x-stable"),
+        x_stable_base=headers.text("x-stable-base"),
+        x_patchwork_hint=headers.text("x-patchwork-hint"),
+        user_agent=headers.text("user-agent"),
         body=body,
         charset=charset,
     )

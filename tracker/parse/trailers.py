@@ -26,6 +26,11 @@ _FIXES_RE = re.compile(r"^\s*Fixes:\s*(?P<rest>.*)$", re.IGNORECASE | re.MULTILI
 _FIXES_VALUE_RE = re.compile(
     r"^(?:commit\s+)?(?P<sha>\S+?)(?:\s+\(\s*\"?(?P<subject>.*?)\"?\s*\))?\s*$"
 )
+_FIXES_AGAIN_RE = re.compile(r"^Fixes:\s*", re.IGNORECASE)
+_FIXES_SHA_RE = re.compile(r"^(?:commit\s+)?(?P<sha>[0-9a-fA-F]{7,40})(?P<punct>[.,;:]?)(?:\s+|$)")
+# A line that starts another trailer ends a wrapped Fixes: subject.
+_TRAILER_START_RE = re.compile(r"^\s*[A-Za-z][A-Za-z0-9-]*:\s")
+_WRAP_LINES = 3
 _STABLE_DEP_RE = re.compile(
     r"^\s*Stable-dep-of:\s*(?P<sha>\S+)(?:\s+\(\s*\"?(?P<subject>.*?)\"?\s*\))?\s*$",
     re.IGNORECASE | re.MULTILINE,
@@ -63,6 +68,9 @@ class ShaRef:
     sha: str
     subject: str | None
     raw: str
+    # How a malformed tag was read (``Fixes: Fixes: X``, a subject wrapped onto the next line,
+    # quotes without parentheses...), or None when it was written in the usual form.
+    repair: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -106,8 +114,69 @@ def msgid_from_link(url: str) -> str | None:
     return None
 
 
-def _sha_ref(raw_sha: str, subject: str | None, raw: str) -> ShaRef:
-    return ShaRef(sha=raw_sha.strip().lower(), subject=(subject or None), raw=raw.strip())
+def _sha_ref(raw_sha: str, subject: str | None, raw: str, repair: str | None = None) -> ShaRef:
+    return ShaRef(
+        sha=raw_sha.strip().lower(), subject=(subject or None), raw=raw.strip(), repair=repair
+    )
+
+
+def _continuation(message: str, end: int) -> list[str]:
+    """The lines after a Fixes: line that may carry the rest of its wrapped subject."""
+    out: list[str] = []
+    for line in message[end:].split("\n", _WRAP_LINES + 1)[1 : _WRAP_LINES + 1]:
+        if not line.strip() or _TRAILER_START_RE.match(line):
+            break
+        out.append(line.strip())
+    return out
+
+
+def _unquote(text: str) -> str:
+    return text.strip().strip('"').strip()
+
+
+def _fixes_ref(rest: str, message: str, end: int, raw: str) -> ShaRef | None:
+    """A Fixes: value in the usual ``<sha> ("<subject>")`` form, or repaired from the malformed
+    forms seen in real mail; None when no commit id can be read from it."""
+    repairs: list[str] = []
+    if _FIXES_AGAIN_RE.match(rest):
+        rest = _FIXES_AGAIN_RE.sub("", rest, count=1)
+        repairs.append("'Fixes:' written twice")
+    usual = _FIXES_VALUE_RE.match(rest)
+    if usual and not repairs and HEX_RE.match(usual.group("sha").lower()):
+        return _sha_ref(usual.group("sha"), usual.group("subject"), raw)
+    m = _FIXES_SHA_RE.match(rest)
+    if m is None:
+        # Not a commit id in any form: kept as written (and reported invalid) when it has the
+        # usual shape, so a value such as ``--upload-pack=x`` stays visible.
+        if usual:
+            how = "; ".join(repairs) or None
+            return _sha_ref(usual.group("sha"), usual.group("subject"), raw, how)
+        return None
+    if m.group("punct"):
+        repairs.append(f"'{m.group('punct')}' after the commit id")
+    after = rest[m.end() :].strip()
+    subject: str | None = None
+    if after.startswith("("):
+        inner = after[1:].strip()
+        close = '")' if inner.startswith('"') else ")"
+        if not inner.endswith(close):
+            joined = inner
+            for n, line in enumerate(_continuation(message, end), 1):
+                joined = f"{joined} {line}"
+                if joined.endswith(close):
+                    inner = joined
+                    repairs.append(f"subject wrapped onto {n} more line{'s' if n > 1 else ''}")
+                    break
+            else:
+                repairs.append("closing parenthesis missing")
+        subject = _unquote(inner.removesuffix(")"))
+    elif after.startswith('"'):
+        subject = _unquote(after)
+        repairs.append("quoted subject without parentheses")
+    elif after:
+        subject = _unquote(after)
+        repairs.append("subject without quotes or parentheses")
+    return _sha_ref(m.group("sha"), subject or None, raw, "; ".join(repairs) or None)
 
 
 def parse_version_note(note: str) -> tuple[int, int] | None:
@@ -151,15 +220,17 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
     """Extract every reference from a commit message or the body of a patch mail."""
     compiled = _DEFAULT_COMPILED if upstream_patterns is None else _compile(upstream_patterns)
     invalid: list[str] = []
+    # Each pattern runs only where its keyword occurs: a mail body is ten kilobytes of prose
+    # and diff, and scanning it once per pattern cost more than parsing the mail.
+    low = message.lower()
 
     fixes: list[ShaRef] = []
-    for m in _FIXES_RE.finditer(message):
+    for m in _FIXES_RE.finditer(message) if "fixes:" in low else ():
         rest = m.group("rest").strip()
-        vm = _FIXES_VALUE_RE.match(rest)
-        if not vm:
+        ref = _fixes_ref(rest, message, m.end(), m.group(0))
+        if ref is None:
             invalid.append(f"Fixes: {rest}")
             continue
-        ref = _sha_ref(vm.group("sha"), vm.group("subject"), m.group(0))
         if not ref.valid:
             invalid.append(f"Fixes: {rest}")
         fixes.append(ref)
@@ -167,7 +238,7 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
     reverts: list[str] = []
     reverts_upstream: list[str] = []
     revert_spans: list[tuple[int, int]] = []
-    for m in _REVERT_RE.finditer(message):
+    for m in _REVERT_RE.finditer(message) if "reverts commit" in low else ():
         reverts.append(m.group("sha").lower())
         if m.group("upstream"):
             reverts_upstream.append(m.group("upstream").lower())
@@ -177,7 +248,9 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
     # upstream lines inside a revert sentence are not this commit's own upstream reference.
     upstream: str | None = None
     upstream_rule: str | None = None
-    for idx, rx in enumerate(compiled):
+    # Configured patterns may say anything; the default ones all say "upstream".
+    skip_upstream = compiled is _DEFAULT_COMPILED and "upstream" not in low
+    for idx, rx in enumerate(() if skip_upstream else compiled):
         for m in rx.finditer(message):
             if any(a <= m.start() < b for a, b in revert_spans):
                 continue
@@ -190,7 +263,7 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
             break
 
     deps: list[ShaRef] = []
-    for m in _STABLE_DEP_RE.finditer(message):
+    for m in _STABLE_DEP_RE.finditer(message) if "stable-dep-of:" in low else ():
         ref = _sha_ref(m.group("sha"), m.group("subject"), m.group(0))
         if not ref.valid:
             invalid.append(m.group(0).strip())
@@ -198,20 +271,24 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
 
     links: list[str] = []
     msgids: list[str] = []
-    for m in _LINK_RE.finditer(message):
+    for m in _LINK_RE.finditer(message) if "link:" in low or "closes:" in low else ():
         url = m.group("url")
         links.append(url)
         msgid = msgid_from_link(url)
         if msgid and msgid not in msgids:
             msgids.append(msgid)
-    for m in _MSGID_TRAILER_RE.finditer(message):
+    for m in _MSGID_TRAILER_RE.finditer(message) if "message-id:" in low else ():
         if m.group("msgid") not in msgids:
             msgids.append(m.group("msgid"))
 
     noms = tuple(
-        _nomination(m.group("addr"), m.group("note")) for m in _CC_STABLE_RE.finditer(message)
+        _nomination(m.group("addr"), m.group("note"))
+        for m in (_CC_STABLE_RE.finditer(message) if "stable" in low else ())
     )
-    cherry = tuple(m.group("sha").lower() for m in _CHERRY_RE.finditer(message))
+    cherry = tuple(
+        m.group("sha").lower()
+        for m in (_CHERRY_RE.finditer(message) if "cherry picked" in low else ())
+    )
 
     return Trailers(
         fixes=tuple(fixes),

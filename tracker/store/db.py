@@ -161,5 +161,21 @@ class Store:
         finally:
             s.close()
 
+    def refresh_statistics(self) -> None:
+        """Refresh the query planner's statistics after a sync that changed the store.
+
+        Without them SQLite guesses, and with a list archive loaded it guessed wrong: the
+        ``(kind, value)`` trailer index for "this message's Fixes:", walking every Fixes: of the
+        history per posting. ``analysis_limit`` samples each index instead of reading it whole,
+        so this costs milliseconds even at a million commits.
+        """
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("ANALYZE")
+        elif self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+
     def close(self) -> None:
         self.engine.dispose()

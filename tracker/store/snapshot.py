@@ -10,14 +10,16 @@ import bisect
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig
 from tracker.errors import NotSyncedError
 from tracker.graph import Candidate, resolve_reference
+from tracker.parse.trailers import HEX_RE
 from tracker.plan import (
     BranchCommitInfo,
     BranchView,
@@ -46,7 +48,8 @@ from tracker.store.models import (
     StableEvent,
     Trailer,
 )
-from tracker.store.queries import chunked, commits_by_prefix, commits_by_subject
+from tracker.store.queries import chunked
+from tracker.store.trailer_rows import with_repair
 from tracker.topics import TopicClassifier
 
 # Plans read these columns only: loading whole Commit objects (messages included) for tens of
@@ -281,19 +284,18 @@ def load_series(s: Session, shas: Iterable[str]) -> dict[str, SeriesSlot]:
                 SeriesVersion.version,
                 SeriesVersion.total,
                 Message.series_index,
+                Message.kind,
             )
             .join(Message, Message.change_id == Commit.change_id)
             .join(SeriesVersion, SeriesVersion.id == Message.series_version_id)
             .join(Series, Series.id == SeriesVersion.series_id)
-            .where(
-                Commit.sha.in_(chunk),
-                Message.kind == "patch",
-                Message.series_index.is_not(None),
-                SeriesVersion.total > 1,
-            )
+            # The message kind is tested below: in SQL, SQLite took the kind index (most
+            # messages are unlinked, so change_id looks unselective) and walked every patch
+            # of a list archive per commit.
+            .where(Commit.sha.in_(chunk), SeriesVersion.total > 1)
         )
-        for sha, series_id, subject, version, total, index in rows:
-            if index is None or (sha in best and best[sha][0] >= version):
+        for sha, series_id, subject, version, total, index, kind in rows:
+            if kind != "patch" or index is None or (sha in best and best[sha][0] >= version):
                 continue
             label = f"{subject} v{version}" if version > 1 else subject
             best[sha] = (version, SeriesSlot(f"{series_id}:v{version}", label, index, total))
@@ -331,95 +333,191 @@ _MM_GONE = ("dropped", "withdrawn", "nacked", "obsolete", "folded", "merged")
 
 
 def load_pending(s: Session, classifier: TopicClassifier) -> list[PendingFix]:
-    """Fixes not in mainline yet: live -mm patches, then list postings -mm does not carry."""
+    """Fixes not in mainline yet: live -mm patches, then list postings -mm does not carry.
+
+    A fixed number of queries however many postings are waiting: with a list archive loaded,
+    one query per posting (and SQLite walking every Fixes: trailer of the history for each)
+    made a plan take half a minute.
+    """
+    mm_rows = s.execute(
+        select(MmPatch.filename, MmPatch.subject, MmPatch.state).where(
+            MmPatch.change_id.is_(None), MmPatch.state.not_in(_MM_GONE)
+        )
+    ).all()
+    notes: dict[str, list[tuple[str, Any]]] = {}
+    for chunk in chunked([r[0] for r in mm_rows]):
+        for filename, msgid, at in s.execute(
+            select(MmState.filename, MmState.message_id, MmState.at).where(
+                MmState.filename.in_(chunk)
+            )
+        ):
+            notes.setdefault(filename, []).append((msgid, at))
+    for rows in notes.values():
+        rows.sort(key=lambda r: (r[1] is not None, r[1]))  # as SQL orders: NULL first
+    mm_msgids = [m for rows in notes.values() for m, _ in rows]
+    links: dict[str, list[str]] = {}
+    fixes_of: dict[str, list[tuple[str, str | None, str | None]]] = {}
+    # The kind is tested here, not in SQL: given "kind IN (...)" SQLite may walk the (kind,
+    # value) index over every Link: of the history instead of this message's few trailers.
+    cols = (Trailer.message_id, Trailer.kind, Trailer.value, Trailer.subject, Trailer.note)
+    for chunk in chunked(mm_msgids):
+        for owner, kind, value, subject, note in s.execute(
+            select(*cols).where(Trailer.message_id.in_(chunk))
+        ):
+            if owner is None or kind not in ("link", "fixes"):
+                continue
+            if kind == "link":
+                links.setdefault(owner, []).append(value)
+            else:
+                fixes_of.setdefault(owner, []).append((value, subject, note))
+    # Unmerged postings that name a commit they fix, with where their version stands.
+    # Starts from the messages (their kind index) for the same reason.
+    posted: dict[str, tuple[str, Any, bool]] = {}
+    for msgid, subject, clean, date, version, latest, kind, value, tsubject, note in s.execute(
+        select(
+            Message.message_id,
+            Message.subject,
+            Message.clean_subject,
+            Message.date,
+            SeriesVersion.version,
+            Series.latest_version,
+            Trailer.kind,
+            Trailer.value,
+            Trailer.subject,
+            Trailer.note,
+        )
+        .join(Trailer, Trailer.message_id == Message.message_id)
+        .outerjoin(SeriesVersion, SeriesVersion.id == Message.series_version_id)
+        .outerjoin(Series, Series.id == SeriesVersion.series_id)
+        .where(Message.kind == "patch", Message.change_id.is_(None))
+    ):
+        if kind != "fixes":
+            continue
+        latest_version = version is None or latest is None or version >= latest
+        posted.setdefault(msgid, (clean or subject, date, latest_version))
+        fixes_of.setdefault(msgid, []).append((value, tsubject, note))
+    resolve = _Resolver(s)
+    resolve.prefetch(t for ts in fixes_of.values() for t in ts)
     pending: list[PendingFix] = []
     carried: set[str] = set()
-    for mm in s.scalars(
-        select(MmPatch).where(MmPatch.change_id.is_(None), MmPatch.state.not_in(_MM_GONE))
-    ):
-        notes = list(
-            s.scalars(select(MmState).where(MmState.filename == mm.filename).order_by(MmState.at))
-        )
-        msgids = [n.message_id for n in notes]
-        links = set(
-            s.scalars(
-                select(Trailer.value).where(Trailer.message_id.in_(msgids), Trailer.kind == "link")
-            )
-        )
-        carried |= links
-        refs = _mail_fixes(s, msgids)
-        since = f" since {notes[0].at:%Y-%m-%d}" if notes and notes[0].at else ""
+    for filename, subject, state in mm_rows:
+        msgids = [m for m, _ in notes.get(filename, [])]
+        mm_links = list(dict.fromkeys(v for m in msgids for v in links.get(m, [])))
+        carried.update(mm_links)
+        refs = resolve.refs(t for m in msgids for t in fixes_of.get(m, []))
+        first = notes.get(filename, [])
+        since = f" since {first[0][1]:%Y-%m-%d}" if first and first[0][1] else ""
         pending.append(
             PendingFix(
-                key=mm.filename,
-                subject=mm.subject,
-                topics=_mail_topics(s, classifier, mm.subject, refs),
-                fixes=refs,
-                where=f"in -mm {mm.state}{since}",
-                message_id=next(iter(links), None),
-            )
-        )
-    posted = s.scalars(
-        select(Message).where(
-            Message.kind == "patch",
-            Message.change_id.is_(None),
-            Message.message_id.in_(select(Trailer.message_id).where(Trailer.kind == "fixes")),
-        )
-    )
-    for msg in posted:
-        if msg.message_id in carried or not _latest_version(s, msg):
-            continue
-        refs = _mail_fixes(s, [msg.message_id])
-        subject = msg.clean_subject or msg.subject
-        when = f" on {msg.date:%Y-%m-%d}" if msg.date else ""
-        pending.append(
-            PendingFix(
-                key=msg.message_id,
+                key=filename,
                 subject=subject,
-                topics=_mail_topics(s, classifier, subject, refs),
+                topics=(),
                 fixes=refs,
-                where=f"posted to the list{when}",
-                message_id=msg.message_id,
+                where=f"in -mm {state}{since}",
+                message_id=mm_links[0] if mm_links else None,
             )
         )
-    return [p for p in pending if p.fixes]
-
-
-def _latest_version(s: Session, msg: Message) -> bool:
-    if msg.series_version_id is None:
-        return True
-    row = s.execute(
-        select(SeriesVersion.version, Series.latest_version)
-        .join(Series, Series.id == SeriesVersion.series_id)
-        .where(SeriesVersion.id == msg.series_version_id)
-    ).first()
-    return row is None or row[0] >= row[1]
-
-
-def _mail_fixes(s: Session, msgids: list[str]) -> tuple[FixRef, ...]:
-    refs: dict[str, FixRef] = {}
-    for t in s.scalars(
-        select(Trailer).where(Trailer.message_id.in_(msgids), Trailer.kind == "fixes")
-    ):
-        res = resolve_reference(
-            t.value,
-            t.subject,
-            lambda p: [Candidate(c.sha, c.subject, c.mainline) for c in commits_by_prefix(s, p)],
-            lambda subj: [
-                Candidate(c.sha, c.subject, c.mainline) for c in commits_by_subject(s, subj)
-            ],
+    for msgid, (subject, date, latest_version) in posted.items():
+        if msgid in carried or not latest_version:
+            continue
+        when = f" on {date:%Y-%m-%d}" if date else ""
+        pending.append(
+            PendingFix(
+                key=msgid,
+                subject=subject,
+                topics=(),
+                fixes=resolve.refs(fixes_of[msgid]),
+                where=f"posted to the list{when}",
+                message_id=msgid,
+            )
         )
-        refs[t.value] = FixRef(t.value, res.dst, res.rule, res.evidence, res.flagged)
-    return tuple(refs.values())
-
-
-def _mail_topics(
-    s: Session, classifier: TopicClassifier, subject: str, refs: Iterable[FixRef]
-) -> tuple[str, ...]:
-    """Topics from the subject, plus those of the commits it fixes (a fix joins its culprit's)."""
-    found = [m.topic for m in classifier.classify(subject, "", ())]
-    culprits = [r.dst for r in refs if r.dst]
-    if culprits:
-        found += list(s.scalars(select(CommitTopic.topic).where(CommitTopic.sha.in_(culprits))))
+    pending = [p for p in pending if p.fixes]
+    culprit_topics = _topics_of(s, {r.dst for p in pending for r in p.fixes if r.dst})
     order = [t.name for t in classifier.topics]
-    return tuple(sorted(set(found), key=lambda t: order.index(t) if t in order else len(order)))
+
+    def rank(t: str) -> int:
+        return order.index(t) if t in order else len(order)
+
+    out: list[PendingFix] = []
+    for p in pending:
+        # A fix joins its subject's topics and its culprits' (a fix joins its culprit's).
+        found = {m.topic for m in classifier.classify(p.subject, "", ())}
+        for r in p.fixes:
+            if r.dst:
+                found.update(culprit_topics.get(r.dst, ()))
+        out.append(replace(p, topics=tuple(sorted(found, key=rank))))
+    return out
+
+
+def _topics_of(s: Session, shas: set[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for chunk in chunked(sorted(shas)):
+        for sha, topic in s.execute(
+            select(CommitTopic.sha, CommitTopic.topic).where(CommitTopic.sha.in_(chunk))
+        ):
+            out.setdefault(sha, []).append(topic)
+    return out
+
+
+class _Resolver:
+    """Fixes: references of mails resolved against the store, each distinct one once, from
+    candidates read for all of them together (one statement per few hundred references, not
+    two queries per reference)."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self._done: dict[tuple[str, str | None, str | None], FixRef] = {}
+        self._prefix: dict[str, list[Candidate]] = {}
+        self._subject: dict[str, list[Candidate]] = {}
+
+    def prefetch(self, rows: Iterable[tuple[str, str | None, str | None]]) -> None:
+        rows = list(rows)
+        prefixes = sorted({v.strip().lower() for v, _, _ in rows} - {""})
+        prefixes = [p for p in prefixes if HEX_RE.match(p)]
+        for chunk in chunked(prefixes, 200):
+            # A range probe of the sha index per prefix, all in one statement.
+            values = ", ".join(f"(:p{i})" for i in range(len(chunk)))
+            stmt = text(
+                f"WITH p(pfx) AS (VALUES {values}) "
+                "SELECT p.pfx, c.sha, c.subject, c.mainline FROM p JOIN commits AS c "
+                "ON c.sha >= p.pfx AND c.sha < p.pfx || 'g'"
+            )
+            params = {f"p{i}": v for i, v in enumerate(chunk)}
+            for pfx, sha, subj, main in self.s.execute(stmt, params):
+                self._prefix.setdefault(pfx, []).append(Candidate(sha, subj, bool(main)))
+        for pfx in prefixes:
+            self._prefix.setdefault(pfx, [])
+        subjects = sorted({subj for _, subj, _ in rows if subj})
+        for chunk in chunked(subjects):
+            for sha, subj, main in self.s.execute(
+                select(Commit.sha, Commit.subject, Commit.mainline).where(Commit.subject.in_(chunk))
+            ):
+                self._subject.setdefault(subj, []).append(Candidate(sha, subj, main))
+        for subj in subjects:
+            self._subject.setdefault(subj, [])
+
+    def refs(self, rows: Iterable[tuple[str, str | None, str | None]]) -> tuple[FixRef, ...]:
+        out: dict[str, FixRef] = {}
+        for row in rows:
+            ref = self._done.get(row)
+            if ref is None:
+                ref = self._done[row] = self._resolve(*row)
+            out[row[0]] = ref
+        return tuple(out.values())
+
+    def _resolve(self, value: str, subject: str | None, note: str | None) -> FixRef:
+        res = resolve_reference(value, subject, self._by_prefix, self._by_subject)
+        evidence, flagged = with_repair(res.evidence, res.flagged, note)
+        return FixRef(value, res.dst, res.rule, evidence, flagged)
+
+    # The lookups answer as the LIMIT 3 queries of the sync's resolver do: first three by sha.
+    def _by_prefix(self, prefix: str) -> list[Candidate]:
+        p = prefix.lower()
+        if p not in self._prefix:
+            self.prefetch([(p, None, None)])
+        return sorted(self._prefix.get(p, []), key=lambda c: c.sha)[:3]
+
+    def _by_subject(self, subject: str) -> list[Candidate]:
+        if subject not in self._subject:
+            self.prefetch([("", subject, None)])
+        return self._subject.get(subject, [])[:3]

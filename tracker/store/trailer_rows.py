@@ -27,7 +27,8 @@ def trailer_rows(
         )
 
     for f in t.fixes:
-        add("fixes", f.sha, f.subject)
+        # A malformed tag read anyway says how, so every edge built from it can say so too.
+        add("fixes", f.sha, f.subject, json.dumps({"repaired": f.repair}) if f.repair else None)
     for d in t.stable_dep_of:
         add("stable-dep-of", d.sha, d.subject)
     if t.upstream:
@@ -48,3 +49,22 @@ def trailer_rows(
     for bad in t.invalid:
         add("invalid", bad)
     return rows
+
+
+def repair_of(note: str | None) -> str | None:
+    """How a stored Fixes: row was repaired (see :func:`trailer_rows`), or None."""
+    if not note or not note.startswith("{"):
+        return None
+    try:
+        value = json.loads(note).get("repaired")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def with_repair(evidence: str, flagged: bool, note: str | None) -> tuple[str, bool]:
+    """Evidence for an edge from a Fixes: row: a repaired tag is named and always flagged."""
+    how = repair_of(note)
+    if how is None:
+        return evidence, flagged
+    return f"{evidence}; malformed Fixes: tag repaired ({how})", True
