@@ -138,3 +138,14 @@ def test_an_all_paths_topic_takes_every_commit() -> None:
     assert [m.topic for m in classify("net: x", "", ["drivers/net/a/b.c"])] == ["all"]
     assert [m.topic for m in classify("doc", "", [".mailmap"])] == ["all"]
     assert classify("empty merge", "", []) == []
+
+
+def test_stable_list_is_configurable_and_checked() -> None:
+    base = {
+        "repositories": [{"name": "p", "path": "."}],
+        "topics": [{"name": "all", "paths": ["*"]}],
+    }
+    cfg = parse_config({**base, "trailers": {"stable_list": r"stable@dpdk\.org"}}, None)
+    assert cfg.stable_list == r"stable@dpdk\.org"
+    with pytest.raises(ConfigError, match="stable_list"):
+        parse_config({**base, "trailers": {"stable_list": "stable@(dpdk"}}, None)

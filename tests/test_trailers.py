@@ -161,3 +161,11 @@ def test_repaired_fixes_row_and_evidence_are_flagged() -> None:
     plain = parse_trailers('x\n\nFixes: 28eceeda130f ("fs: Lock moved directories")\n')
     (prow,) = [r for r in trailer_rows(plain) if r["kind"] == "fixes"]
     assert with_repair("ok", False, prow["note"]) == ("ok", False)
+
+
+def test_another_projects_stable_list() -> None:
+    msg = "net/ice: fix a leak\n\nCc: stable@dpdk.org # 22.11\nCc: <stable@vger.kernel.org>\n"
+    dpdk = parse_trailers(msg, None, r"stable@dpdk\.org").cc_stable
+    assert [(n.address, n.min_version) for n in dpdk] == [("stable@dpdk.org", (22, 11))]
+    kernel = parse_trailers(msg).cc_stable
+    assert [n.address for n in kernel] == ["stable@vger.kernel.org"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.errors import ConfigError, ConfigWarning
-from tracker.parse.trailers import DEFAULT_UPSTREAM_PATTERNS
+from tracker.parse.trailers import DEFAULT_STABLE_LIST, DEFAULT_UPSTREAM_PATTERNS
 
 SOURCE_KINDS = (
     "lore-thread",
@@ -40,7 +40,7 @@ SCHEMA: dict[str, set[str]] = {
     "branches": {"name", "base", "repository", "ref", "stable_tag_pattern", "version"},
     "topics": {"name", "paths", "symbols", "keywords"},
     "sources": {"name", "kind", "url", "path", "list", "query"},
-    "trailers": {"upstream"},
+    "trailers": {"upstream", "stable_list"},
     "templates": {"dir"},
     "email": {"from", "to", "cc", "smtp_server", "smtp_port"},
     "dashboard": {"out", "title"},
@@ -148,6 +148,8 @@ class Config:
     topics: tuple[TopicConfig, ...]
     sources: tuple[SourceConfig, ...] = ()
     upstream_patterns: tuple[str, ...] = DEFAULT_UPSTREAM_PATTERNS
+    # Regex for the stable list's address in `Cc: <address> # note` trailers.
+    stable_list: str = DEFAULT_STABLE_LIST
     templates_dir: Path | None = None
     email: EmailConfig = field(default_factory=EmailConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
@@ -445,6 +447,8 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         _regex(tr, f"upstream[{i}]", pat)
         if "(?P<sha>" not in pat:
             raise tr.err(f"upstream[{i}]", "pattern must have a named group (?P<sha>...)")
+    stable_list = tr.opt("stable_list") or DEFAULT_STABLE_LIST
+    _regex(tr, "stable_list", stable_list)
 
     tpl = top.table("templates")
     tpl.check_keys(SCHEMA["templates"])
@@ -499,6 +503,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         topics=tuple(topics) if "topics" in data else _default_topics(path),
         sources=tuple(sources),
         upstream_patterns=upstream,
+        stable_list=stable_list,
         templates_dir=_resolve(path, tdir) if tdir else None,
         email=email,
         dashboard=dashboard,

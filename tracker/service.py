@@ -134,7 +134,7 @@ def reparse(config: Config, store: Store) -> IngestCounts:
             for doc in s.scalars(select(Document).where(Document.id.in_(ids[i : i + 200]))):
                 doc.error = None
                 name = lists.get(doc.source_id) if doc.source_id is not None else None
-                ms = MailStore(s, config.upstream_patterns, doc.source_id, name)
+                ms = MailStore(s, config.upstream_patterns, doc.source_id, name, config.stable_list)
                 total.add(ms.ingest(doc, document_bytes(doc)))
     settle_and_link(store)
     return total

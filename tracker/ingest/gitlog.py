@@ -230,7 +230,7 @@ class GitSync:
         trailers: list[dict[str, Any]] = []
         topics: list[dict[str, Any]] = []
         for e in batch:
-            t = parse_trailers(e.message, self.config.upstream_patterns)
+            t = parse_trailers(e.message, self.config.upstream_patterns, self.config.stable_list)
             matches = self.classifier.classify(e.subject, e.message, e.paths)
             keep = _interesting(t) or bool(matches)
             commits.append(
@@ -397,7 +397,7 @@ class GitSync:
         entries = list(repo.log(head, exclude))
         commits, members, trailers = [], [], []
         for e in entries:
-            t = parse_trailers(e.message, self.config.upstream_patterns)
+            t = parse_trailers(e.message, self.config.upstream_patterns, self.config.stable_list)
             commits.append(self._commit_row(e, t, mainline=False, keep_message=True))
             position += 1
             members.append(

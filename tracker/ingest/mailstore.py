@@ -33,7 +33,7 @@ from tracker.ingest.mmcommits import (
 from tracker.ingest.reviews import Review, change_id_row, find_change_id, find_reviews, own_rows
 from tracker.parse.mail import Mail, parse_mail, split_mbox
 from tracker.parse.patch import parse_diff
-from tracker.parse.trailers import Trailers, parse_trailers
+from tracker.parse.trailers import DEFAULT_STABLE_LIST, Trailers, parse_trailers
 from tracker.revisions import check_sha
 from tracker.store.models import (
     Commit,
@@ -112,7 +112,11 @@ class Analysed:
 _DIFF_KINDS = ("review-patch", "backport", "autosel")
 
 
-def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analysed:
+def analyse(
+    raw: bytes,
+    upstream_patterns: Sequence[str] | None = None,
+    stable_list: str = DEFAULT_STABLE_LIST,
+) -> Analysed:
     """Parse one mail with every parser that may apply. Pure: no store, no network."""
     try:
         mail = parse_mail(raw)
@@ -131,7 +135,7 @@ def analyse(raw: bytes, upstream_patterns: Sequence[str] | None = None) -> Analy
                     "patch truncated or damaged: a hunk ends before its line counts are met"
                 )
             diff = None  # a sketch in a reply or cover letter: kept, without a patch-id
-        trailers = parse_trailers(mail.body, upstream_patterns) if mm is None else None
+        trailers = parse_trailers(mail.body, upstream_patterns, stable_list) if mm is None else None
         reviews = find_reviews(mail.body) if stable is None and mm is None else ()
         change_id = find_change_id(mail.body) if stable is None and mm is None else None
     except SourceError as exc:
@@ -159,9 +163,11 @@ class MailStore:
         upstream_patterns: Sequence[str],
         source_id: int | None = None,
         list_name: str | None = None,
+        stable_list: str = DEFAULT_STABLE_LIST,
     ) -> None:
         self.s = session
         self.upstream_patterns = upstream_patterns
+        self.stable_list = stable_list
         self.source_id = source_id
         # The list a source stands for (a mirror's inbox, a feed's list); mails from sources
         # that are not one list (an mbox, a lore thread) are filed under their List-Id.
@@ -222,7 +228,9 @@ class MailStore:
             fresh.append((self._document(key, raw, digest, MAIL), raw))
         self.s.add_all([d for d, _ in fresh])
         self.s.flush()
-        fn = partial(analyse, upstream_patterns=tuple(self.upstream_patterns))
+        fn = partial(
+            analyse, upstream_patterns=tuple(self.upstream_patterns), stable_list=self.stable_list
+        )
         raws = [raw for _, raw in fresh]
         results = list(mapper(fn, raws) if mapper else map(fn, raws))
         # One query for the batch, not one primary-key lookup per message.
@@ -264,7 +272,7 @@ class MailStore:
         counts = IngestCounts(documents=1)
         try:
             if doc.content_type == MAIL:
-                self._record(analyse(data, self.upstream_patterns), doc, counts)
+                self._record(analyse(data, self.upstream_patterns, self.stable_list), doc, counts)
             elif doc.content_type == MBOX:
                 self._mbox(data, doc, counts)
             elif doc.content_type == ARCHIVE_TEXT:
@@ -283,7 +291,9 @@ class MailStore:
         errors_before = len(counts.errors)
         with self.s.no_autoflush:
             for raw in split_mbox(data):
-                self._record(analyse(raw, self.upstream_patterns), doc, counts, whole=False)
+                self._record(
+                    analyse(raw, self.upstream_patterns, self.stable_list), doc, counts, whole=False
+                )
         bad = counts.errors[errors_before:]
         if bad:
             # Keep the good messages; say which were bad.

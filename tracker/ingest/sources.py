@@ -149,7 +149,13 @@ class SourceSync:
     ) -> None:
         with self.store.session() as s:
             row = self._source_row(s, src)
-            ms = MailStore(s, self.config.upstream_patterns, row.id, list_of(src))
+            ms = MailStore(
+                s,
+                self.config.upstream_patterns,
+                row.id,
+                list_of(src),
+                stable_list=self.config.stable_list,
+            )
             doc = ms.add_document(key, data, ctype)
             if doc is None:
                 report.counts.duplicates += 1
@@ -180,7 +186,13 @@ class SourceSync:
         def flush() -> None:
             with self.store.session() as s:
                 row = self._source_row(s, src)
-                ms = MailStore(s, self.config.upstream_patterns, row.id, list_of(src))
+                ms = MailStore(
+                    s,
+                    self.config.upstream_patterns,
+                    row.id,
+                    list_of(src),
+                    stable_list=self.config.stable_list,
+                )
                 report.counts.add(ms.ingest_mails(batch, self._mapper(len(batch))))
                 # The cursor moves in the same transaction as the messages it covers.
                 row.cursor = json.dumps(scan.cursors)
@@ -293,7 +305,9 @@ class SourceSync:
             return
         with self.store.session() as s:
             row = self._source_row(s, src)
-            ms = MailStore(s, self.config.upstream_patterns, row.id)
+            ms = MailStore(
+                s, self.config.upstream_patterns, row.id, stable_list=self.config.stable_list
+            )
             doc = ms.add_document(url, data, CGIT_ATOM)
             if doc is not None:
                 try:

@@ -6,6 +6,7 @@ cased) and validated as hex, so a value such as ``--upload-pack=x`` can never be
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,11 +40,18 @@ _LINK_RE = re.compile(r"^\s*(?:Link|Closes):\s*(?P<url>\S+)", re.IGNORECASE | re
 _MSGID_TRAILER_RE = re.compile(
     r"^\s*Message-ID:\s*<?(?P<msgid>[^<>\s]+@[^<>\s]+)>?\s*$", re.IGNORECASE | re.MULTILINE
 )
-_CC_STABLE_RE = re.compile(
-    r"^\s*Cc:\s*(?:[^<\n]*<)?(?P<addr>stable(?:\+[\w.-]+)?@(?:vger\.)?kernel\.org)>?"
-    r"\s*(?:#\s*(?P<note>.*?))?\s*$",
-    re.IGNORECASE | re.MULTILINE,
-)
+# The kernel's stable list; other projects name their own in [trailers] stable_list.
+DEFAULT_STABLE_LIST = r"stable(?:\+[\w.-]+)?@(?:vger\.)?kernel\.org"
+
+
+@functools.lru_cache(maxsize=8)
+def _cc_stable_re(address: str) -> re.Pattern[str]:
+    return re.compile(
+        r"^\s*Cc:\s*(?:[^<\n]*<)?(?P<addr>" + address + r")>?\s*(?:#\s*(?P<note>.*?))?\s*$",
+        re.IGNORECASE | re.MULTILINE,
+    )
+
+
 _REVERT_RE = re.compile(
     r"This reverts commit (?P<sha>" + _SHA + r")"
     r"(?:[\s.,]+which is\s+commit (?P<upstream>[0-9a-fA-F]{40}) upstream)?",
@@ -216,8 +224,14 @@ def _compile(patterns: Sequence[str]) -> Sequence[re.Pattern[str]]:
 _DEFAULT_COMPILED = _compile(DEFAULT_UPSTREAM_PATTERNS)
 
 
-def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None) -> Trailers:
-    """Extract every reference from a commit message or the body of a patch mail."""
+def parse_trailers(
+    message: str,
+    upstream_patterns: Sequence[str] | None = None,
+    stable_list: str = DEFAULT_STABLE_LIST,
+) -> Trailers:
+    """Extract every reference from a commit message or the body of a patch mail.
+
+    ``stable_list`` is a regex for the stable list's address (``Cc: <addr> # note``)."""
     compiled = _DEFAULT_COMPILED if upstream_patterns is None else _compile(upstream_patterns)
     invalid: list[str] = []
     # Each pattern runs only where its keyword occurs: a mail body is ten kilobytes of prose
@@ -283,7 +297,11 @@ def parse_trailers(message: str, upstream_patterns: Sequence[str] | None = None)
 
     noms = tuple(
         _nomination(m.group("addr"), m.group("note"))
-        for m in (_CC_STABLE_RE.finditer(message) if "stable" in low else ())
+        for m in (
+            _cc_stable_re(stable_list).finditer(message)
+            if ("stable" in low or stable_list is not DEFAULT_STABLE_LIST)
+            else ()
+        )
     )
     cherry = tuple(
         m.group("sha").lower()
