@@ -198,7 +198,12 @@ def test_malformed_fixes_tag_resolves_flagged_with_how(synced: Synced) -> None:
     service.sync(synced.config, synced.store)
     with synced.store.session() as s:
         edge = s.scalar(select(Edge).where(Edge.kind == "fixes", Edge.src == fix))
-        analysed = s.scalar(select(func.count()).select_from(text("sqlite_stat1")))
+        if s.get_bind().dialect.name == "sqlite":
+            analysed = s.scalar(select(func.count()).select_from(text("sqlite_stat1")))
+        else:
+            analysed = s.scalar(
+                text("SELECT count(*) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
+            )
     assert edge is not None and edge.dst == culprit
     assert edge.flagged
     assert "repaired (quoted subject without parentheses)" in edge.evidence

@@ -167,10 +167,12 @@ class GitRepo:
         todo = [check_sha(s) for s in shas]
         if not todo:
             return {}
-        # Bytes straight through: a diff that is not valid UTF-8 (old latin-1 files) must
-        # reach patch-id unchanged, or its id would differ from git's own.
-        diff = self._run_bytes(
+        # git log's diff goes straight into git patch-id through a pipe between the two: a
+        # root commit of a kernel tree is gigabytes of diff that must not pass through Python,
+        # and a diff that is not valid UTF-8 must reach patch-id byte for byte.
+        log = self._popen(
             [
+                "git",
                 "log",
                 "--no-walk=unsorted",
                 "--stdin",
@@ -181,9 +183,30 @@ class GitRepo:
                 "--diff-merges=off",
                 "--",
             ],
-            ("\n".join(todo) + "\n").encode(),
+            stdin=True,
         )
-        out = self._run_bytes(["patch-id", "--stable"], diff).decode("ascii", errors="replace")
+        assert log.stdin is not None and log.stdout is not None
+        ids = subprocess.Popen(
+            ["git", "patch-id", "--stable"],
+            cwd=self.repo.git_dir if self.repo.bare else self.repo.working_tree_dir,
+            stdin=log.stdout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        log.stdout.close()  # patch-id holds the read end now; it sees EOF when log exits
+        try:
+            log.stdin.write(("\n".join(todo) + "\n").encode())
+            log.stdin.close()
+        except BrokenPipeError:
+            pass  # log died early; its stderr says why
+        out_bytes, pid_err = ids.communicate()
+        log_err = log.stderr.read() if log.stderr is not None else b""
+        log.wait()
+        for name, proc, err in (("log", log, log_err), ("patch-id", ids, pid_err)):
+            if proc.returncode != 0:
+                detail = err.decode(errors="replace").strip()
+                raise GitError(f"git {name} failed in {self.path}: {detail}")
+        out = out_bytes.decode("ascii", errors="replace")
         result: dict[str, str] = {}
         for line in out.splitlines():
             pid, _, sha = line.partition(" ")
