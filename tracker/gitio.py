@@ -327,7 +327,9 @@ def blame_lines(
     of ``tracker check`` spends its time on. Lines older than oldest are given to oldest.
     """
     rev = check_sha(newest) if oldest is None else f"{check_sha(oldest)}..{check_sha(newest)}"
-    args = ["git", "--git-dir", str(git_dir), "blame", "--incremental", "-L", f"{lo},{hi}"]
+    # a user's blame.ignoreRevsFile would hide exactly the commits the search looks for
+    args = ["git", "--git-dir", str(git_dir), "-c", "blame.ignoreRevsFile=", "blame"]
+    args += ["--incremental", "-L", f"{lo},{hi}"]
     proc = subprocess.run(
         [*args, rev, "--", path], capture_output=True, check=False, stdin=subprocess.DEVNULL
     )
