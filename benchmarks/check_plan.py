@@ -28,7 +28,8 @@ times, the ratio and peak memory, and the verdicts per scenario of the generated
         [--timeout SECONDS] [--prerequisites MODE] [--profile FILE.prof] [--fixes N]
 
 The world is built once into --world (default /tmp/tracker-check-plan-world, about 1 GB; building
-takes a few minutes) and reused while its meta.json exists; every run syncs a fresh database.
+takes a few minutes) and reused while its meta.json exists. Each run works in its own
+``run-*`` directory there (config, database, work tree; check's JSON and git's verdicts stay).
 The sources are read from --linux-src (default /work/kernel/x/usr/src), which must hold the
 unpacked linux-source-6.1 and linux-source-6.12 trees of Debian's packages:
 
@@ -401,7 +402,8 @@ def synced_database(args: argparse.Namespace, work: Path) -> float:
     print(f"tracker sync: {sync.seconds:.1f} s, peak RSS {sync.hwm_mib:.0f} MiB")
     if (work / "tracker.db-wal").exists():
         raise SystemExit("tracker sync left a write-ahead log behind: not copying a live database")
-    shutil.copyfile(work / "tracker.db", pristine)
+    shutil.copyfile(work / "tracker.db", work / "synced.db")
+    os.replace(work / "synced.db", pristine)
     figures.write_text(json.dumps({"seconds": sync.seconds, "hwm_mib": sync.hwm_mib}))
     return sync.seconds
 
@@ -425,11 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     meta = ensure_world(args)
     repo = args.world / "linux.git"
-    work = args.world / "run"
-    if work.exists():
-        git(repo, "worktree", "remove", "--force", str(work / "wt"), check=False)
-        shutil.rmtree(work)
-    work.mkdir()
+    # A directory per run: two runs on one world (another tracker checkout) do not collide.
+    work = Path(tempfile.mkdtemp(dir=args.world, prefix=time.strftime("run-%Y%m%d-%H%M%S-")))
     write_config(work, repo)
     print(
         f"world: {meta['files']:,} files at {check_world.BASE_TAG}, "
@@ -530,6 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_profile(args.profile)
     sys.stdout.flush()
     git(repo, "worktree", "remove", "--force", str(work / "wt"), check=False)
+    (work / "tracker.db").unlink()  # the JSON and git's verdicts stay in the run directory
+    print(f"outputs kept in {work}")
     return 0
 
 
