@@ -9,7 +9,9 @@ noise commits. ``linux-6.1.y`` is forked at v6.1 with backports, stable-only cha
 
 Then, in one run, as a user would:
 
-1. ``tracker sync`` and ``tracker plan linux-6.1.y --json`` (timed, not part of the ratio);
+1. ``tracker sync`` and ``tracker plan linux-6.1.y --json`` (timed, not part of the ratio; the
+   synced database is kept in the world directory and copied for the next runs, --resync syncs
+   again);
 2. ``tracker check linux-6.1.y --plan --json`` as a child process, the prerequisite search at its
    default, timed end to end (start-up included) with its own peak RSS (VmHWM, read by the child
    at exit and polled from /proc while it runs, since wait4's ru_maxrss starts at the parent's
@@ -26,7 +28,8 @@ times, the ratio and peak memory, and the verdicts per scenario of the generated
         [--timeout SECONDS] [--prerequisites MODE] [--profile FILE.prof] [--fixes N]
 
 The world is built once into --world (default /tmp/tracker-check-plan-world, about 1 GB; building
-takes a few minutes) and reused while its meta.json exists; every run syncs a fresh database.
+takes a few minutes) and reused while its meta.json exists. Each run works in its own
+``run-*`` directory there (config, database, work tree; check's JSON and git's verdicts stay).
 The sources are read from --linux-src (default /work/kernel/x/usr/src), which must hold the
 unpacked linux-source-6.1 and linux-source-6.12 trees of Debian's packages:
 
@@ -383,6 +386,28 @@ def scenario_table(meta: dict[str, Any], steps: Sequence[Step], loop: GitLoop) -
     ]
 
 
+def synced_database(args: argparse.Namespace, work: Path) -> float:
+    """Sync a new database, or copy the one synced before (check --plan writes to it, so every
+    run starts from the pristine copy); returns the time the sync took."""
+    pristine, figures = args.world / "synced.db", args.world / "sync.json"
+    if pristine.exists() and figures.exists() and not args.resync:
+        took = json.loads(figures.read_text())
+        shutil.copyfile(pristine, work / "tracker.db")
+        print(
+            f"tracker sync: reusing the database synced in {took['seconds']:.1f} s "
+            f"(peak RSS {took['hwm_mib']:.0f} MiB then; --resync to sync again)"
+        )
+        return float(took["seconds"])
+    sync = must(tracker(work, ["sync", "--quiet"]), "tracker sync")
+    print(f"tracker sync: {sync.seconds:.1f} s, peak RSS {sync.hwm_mib:.0f} MiB")
+    if (work / "tracker.db-wal").exists():
+        raise SystemExit("tracker sync left a write-ahead log behind: not copying a live database")
+    shutil.copyfile(work / "tracker.db", work / "synced.db")
+    os.replace(work / "synced.db", pristine)
+    figures.write_text(json.dumps({"seconds": sync.seconds, "hwm_mib": sync.hwm_mib}))
+    return sync.seconds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--world", type=Path, default=DEFAULT_WORLD, help="world cache directory")
@@ -395,17 +420,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--prerequisites", default=None, help="pass --prerequisites MODE (default: tracker's)"
     )
     ap.add_argument("--profile", type=Path, default=None, help="cProfile dump of tracker check")
+    ap.add_argument("--resync", action="store_true", help="sync anew, not from the saved database")
     args = ap.parse_args(argv)
     # Progress lines must show when written, also when the output goes to a file.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     meta = ensure_world(args)
     repo = args.world / "linux.git"
-    work = args.world / "run"
-    if work.exists():
-        git(repo, "worktree", "remove", "--force", str(work / "wt"), check=False)
-        shutil.rmtree(work)
-    work.mkdir()
+    # A directory per run: two runs on one world (another tracker checkout) do not collide.
+    work = Path(tempfile.mkdtemp(dir=args.world, prefix=time.strftime("run-%Y%m%d-%H%M%S-")))
     write_config(work, repo)
     print(
         f"world: {meta['files']:,} files at {check_world.BASE_TAG}, "
@@ -413,8 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{meta['stable_commits']} stable commits"
     )
 
-    sync = must(tracker(work, ["sync", "--quiet"]), "tracker sync")
-    print(f"tracker sync: {sync.seconds:.1f} s, peak RSS {sync.hwm_mib:.0f} MiB")
+    sync_s = synced_database(args, work)
     plan_run = must(tracker(work, ["plan", BRANCH, "--json"]), "tracker plan")
     plan = json.loads(plan_run.stdout)
     ordered = [s for s in plan["steps"] if s.get("position")]
@@ -502,13 +524,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"peak memory: tracker check {check.hwm_mib:.0f} MiB RSS (VmHWM; private "
         f"{check.private_mib:.0f} MiB at exit)"
     )
-    print(
-        f"generation: {meta['seconds']}; sync {sync.seconds:.1f} s; plan {plan_run.seconds:.1f} s"
-    )
+    print(f"generation: {meta['seconds']}; sync {sync_s:.1f} s; plan {plan_run.seconds:.1f} s")
     if args.profile is not None and args.profile.exists():
         print_profile(args.profile)
     sys.stdout.flush()
     git(repo, "worktree", "remove", "--force", str(work / "wt"), check=False)
+    (work / "tracker.db").unlink()  # the JSON and git's verdicts stay in the run directory
+    print(f"outputs kept in {work}")
     return 0
 
 
