@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import random
 import resource
 import sys
@@ -33,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pygit2
 
-from benchmarks.simulate import build
+from benchmarks.simulate import build_once
 from tracker import simulate
 
 
@@ -118,23 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     repo, meta = args.dir / "repo", args.dir / "meta.json"
     args.dir.mkdir(parents=True, exist_ok=True)
-    if not meta.exists():
-        child = multiprocessing.get_context("fork").Process(
-            target=build,
-            args=(
-                repo,
-                args.files,
-                args.commits,
-                args.stable_commits,
-                args.fork_at,
-                args.seed,
-                meta,
-            ),
-        )
-        child.start()
-        child.join()
-        if child.exitcode != 0:
-            return 1
+    if not build_once(args, repo, meta):
+        return 1
     info = json.loads(meta.read_text())
     rng = random.Random(args.seed + 1)
     candidates = info["main"][args.fork_at + 2 :]

@@ -335,26 +335,25 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(base, ignore_errors=True)
 
 
+def build_once(args: argparse.Namespace, repo: Path, meta: Path) -> bool:
+    """Build the repository unless ``meta`` says it exists; False when the build failed.
+
+    A child process builds it, so that its memory does not count as the measured process's."""
+    if meta.exists():
+        return True
+    child = multiprocessing.get_context("fork").Process(
+        target=build,
+        args=(repo, args.files, args.commits, args.stable_commits, args.fork_at, args.seed, meta),
+    )
+    child.start()
+    child.join()
+    return child.exitcode == 0
+
+
 def run(args: argparse.Namespace, repo: Path, wt: Path, meta: Path) -> int:
     t0 = time.perf_counter()
-    if not meta.exists():
-        # a child process builds the repository so its memory does not count as ours
-        child = multiprocessing.get_context("fork").Process(
-            target=build,
-            args=(
-                repo,
-                args.files,
-                args.commits,
-                args.stable_commits,
-                args.fork_at,
-                args.seed,
-                meta,
-            ),
-        )
-        child.start()
-        child.join()
-        if child.exitcode != 0:
-            return 1
+    if not build_once(args, repo, meta):
+        return 1
     info = json.loads(meta.read_text())
     n_files = int(git_out(repo, "ls-tree", "-r", "--name-only", "main").count("\n")) + 1
     print(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tracker.config import Config, xdg_data_home
 from tracker.errors import LockedError, StoreError, from_os_error
+from tracker.store.db import sqlite_path
 
 
 def lock_path(config: Config) -> Path:
@@ -28,8 +29,8 @@ def lock_path(config: Config) -> Path:
     url = config.database_url
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     base = (Path(runtime) if runtime else xdg_data_home()) / "tracker"
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        db = Path(url.removeprefix("sqlite:///").partition("?")[0]).expanduser()
+    db = sqlite_path(url)
+    if db is not None:
         if not db.parent.exists() or os.access(db.parent, os.W_OK):
             return db.with_name(db.name + ".lock")
         # A database this user can only read (a dashboard from someone else's store): nothing

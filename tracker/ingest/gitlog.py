@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import String, and_, column, delete, func, or_, select, update, values
 from sqlalchemy.orm import Session
@@ -515,12 +515,14 @@ class GitSync:
             hits: set[str] = set()
             for chunk in chunked([r[0] for r in rows], 2000):
                 hits |= self._skipping_unreadable(
-                    "symbol topics", chunk, partial(_grep, ml_repo, combined), set()
+                    "symbol topics", chunk, partial(_grep, ml_repo, combined), set(), set.union
                 )
             for name, rx in regexes.items():
                 grep = partial(_grep, ml_repo, rx)
                 for chunk in chunked(sorted(hits), 2000):
-                    for sha in self._skipping_unreadable("symbol topics", chunk, grep, set()):
+                    for sha in self._skipping_unreadable(
+                        "symbol topics", chunk, grep, set(), set.union
+                    ):
                         found.append({"sha": sha, "topic": name, "rule": "diff touches a symbol"})
         with self.store.session() as s:
             insert_ignore(s, CommitTopic, found)
@@ -555,7 +557,7 @@ class GitSync:
         repo = self.repo(self.config.mainline.repository)
         for chunk in chunked(todo, 1000):
             ids = self._skipping_unreadable(
-                "patch-ids", chunk, lambda c: self._patch_ids_any_repo(repo, c), {}
+                "patch-ids", chunk, partial(self._patch_ids_any_repo, repo), {}, _merged
             )
             with self.store.session() as s:
                 s.execute(
@@ -568,7 +570,12 @@ class GitSync:
         self._link_by_patch_id(stats)
 
     def _skipping_unreadable(
-        self, phase: str, shas: list[str], read: Callable[[list[str]], _R], empty: _R
+        self,
+        phase: str,
+        shas: list[str],
+        read: Callable[[list[str]], _R],
+        empty: _R,
+        merge: Callable[[_R, _R], _R],
     ) -> _R:
         """``read(shas)``; when git cannot read an object some of them need, halve the batch
         until the commits that need it are found, record each, and read the rest.
@@ -585,13 +592,8 @@ class GitSync:
                 self.problems.append(f"{phase}: {shas[0]}: {words}")
                 return empty
         half = len(shas) // 2
-        left = self._skipping_unreadable(phase, shas[:half], read, empty)
-        right = self._skipping_unreadable(phase, shas[half:], read, empty)
-        if isinstance(left, dict) and isinstance(right, dict):
-            return cast(_R, {**left, **right})
-        if isinstance(left, set) and isinstance(right, set):
-            return cast(_R, left | right)
-        raise TypeError(f"cannot combine {type(left).__name__} results")
+        left = self._skipping_unreadable(phase, shas[:half], read, empty, merge)
+        return merge(left, self._skipping_unreadable(phase, shas[half:], read, empty, merge))
 
     def _patch_ids_any_repo(self, repo: GitRepo, shas: list[str]) -> dict[str, str]:
         ids = repo.patch_ids(shas)
@@ -750,6 +752,10 @@ class GitSync:
             insert_ignore(s, Edge, new_rows)
             cursor.cursor = str(top)
             stats.edges += len(new_rows)
+
+
+def _merged(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
+    return {**a, **b}
 
 
 def _grep(repo: GitRepo, regex: str, shas: list[str]) -> set[str]:

@@ -62,9 +62,10 @@ def is_read_only(url: str) -> bool:
     return path is not None and _read_only_file(path)
 
 
-def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+def make_engine(url: str, busy_timeout: float = 30.0, read_only: bool | None = None) -> Engine:
     path = sqlite_path(url)
-    read_only = path is not None and _read_only_file(path)
+    if read_only is None:
+        read_only = is_read_only(url)
     if path is not None and read_only:
         # WAL needs a writable -shm beside the file; with none possible, read the file as it
         # is. A writer elsewhere would need this directory too, so none can be mid-commit.
@@ -138,7 +139,7 @@ class Store:
 
     def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         self.read_only = is_read_only(url)
-        self.engine = make_engine(url, busy_timeout)
+        self.engine = make_engine(url, busy_timeout, self.read_only)
         if not _at_schema_revision(self.engine):
             if self.read_only:
                 raise AccessDeniedError(
