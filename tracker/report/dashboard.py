@@ -26,14 +26,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from tracker import __version__, service
-from tracker.config import Config
+from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError
-from tracker.plan import ACTIONABLE, NEEDED, NOMINATED, Plan, Step
+from tracker.plan import ACTIONABLE, NEEDED, NOMINATED, Plan, Step, presence_in
 from tracker.report import queries as q
 from tracker.report.render import Renderer
+from tracker.report.sections import ABSENT, IN_BASE, PRESENT, Group, Item, group
 from tracker.store.db import Store
 from tracker.store.postings import PostingView, pending_series
+from tracker.store.snapshot import load_branch, load_world
 
 # Column order of the overview: what needs work first.
 STATUS_ORDER = (
@@ -271,6 +275,23 @@ def _step_view(st: Step, sim: dict[str, Any] | None, pages: set[str]) -> dict[st
     return d
 
 
+# Rows per status page file: an old branch has tens of thousands of released fixes, and pages
+# of a few hundred rows stay quick to load, to search in and to print.
+PAGE_ROWS = 500
+# Items of each action section listed on the overview; the section's own pages list them all.
+TOP_ITEMS = 10
+
+
+def section_page(branch: str, key: str, n: int = 1) -> str:
+    """File name (without extension) of page ``n`` of one branch's section."""
+    name = page_name("status", f"{branch}-{key}")
+    return name if n == 1 else f"{name}-{n}"
+
+
+def _pages_of(n_items: int) -> int:
+    return max(1, -(-n_items // PAGE_ROWS))
+
+
 @dataclass
 class SiteData:
     """Everything the pages show, gathered in one read of the store."""
@@ -282,51 +303,101 @@ class SiteData:
     changes: dict[str, dict[str, Any]]
     # Posted series not (all) in mainline yet: what maintainers will be asked about next.
     pending: list[dict[str, Any]] = field(default_factory=list)
+    # Per branch, its items under their sections (action sections first).
+    groups: dict[str, list[Group]] = field(default_factory=dict)
+
+
+def _verdict(sim: dict[str, Any] | None) -> str | None:
+    return str(sim.get("verdict")) if sim and sim.get("verdict") is not None else None
+
+
+def _branch_items(
+    s: Session,
+    b: BranchConfig,
+    p: Plan,
+    sims: dict[str, dict[str, Any]],
+    shas: Sequence[str],
+    subjects: dict[str, str],
+) -> list[Item]:
+    """The plan's steps, then every other change of the site as this branch has it."""
+    items = [
+        Item(
+            st.sha,
+            st.subject,
+            st.status,
+            st.reason,
+            st.evidence,
+            st.position,
+            _verdict(sims.get(st.sha)),
+            st.topics,
+            st.stable_sha,
+            st.release,
+        )
+        for st in p.steps
+    ]
+    planned = {st.sha for st in p.steps}
+    others = [sha for sha in shas if sha not in planned]
+    if not others:
+        return items
+    # Mostly changes the base release has already; the evidence says which, or what else.
+    view = load_branch(s, b)
+    world = load_world(s, [], extra=others)
+    presence = presence_in(view, world)
+    for sha in others:
+        info = world.commits.get(sha)
+        present, why = presence(sha)
+        in_base = bool(
+            info
+            and info.mainline
+            and info.release_index is not None
+            and info.release_index <= view.base_index
+        )
+        if present and in_base:
+            status, reason = IN_BASE, f"in {p.base} already"
+        else:
+            status, reason = (PRESENT, why) if present else (ABSENT, why)
+        items.append(Item(sha, subjects.get(sha, ""), status, reason, (why,)))
+    return items
 
 
 def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteData:
     # service.plan() also refreshes the stored decisions (BranchState), as a cron run should.
     plans = [service.plan(config, store, b.name) for b in config.branches]
     pages = {st.sha for p in plans for st in p.steps}
+    subjects = {st.sha: st.subject for p in plans for st in p.steps}
     sims: dict[str, dict[str, dict[str, Any]]] = {}
     changes: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[Group]] = {}
     with store.session() as s:
-        for p in plans:
-            sims[p.branch] = q.simulations(s, p.branch)
         # Oldest first, as the changes reached mainline.
         shas = sorted(pages, key=lambda sha: (q.commit_time(s, sha), sha))
+        views: dict[str, dict[str, dict[str, Any]]] = {}
+        for p in plans:
+            sims[p.branch] = q.simulations(s, p.branch)
+            items = _branch_items(s, config.branch(p.branch), p, sims[p.branch], shas, subjects)
+            groups[p.branch] = group(items)
+            views[p.branch] = {
+                it.sha: _item_view(p.branch, g.section.key, it, sims[p.branch], pages)
+                for g in groups[p.branch]
+                for it in g.items
+            }
         for sha in shas:
             rec = q.commit(s, sha)
             n = q.neighbours(s, sha)
-            per_branch = []
-            for p in plans:
-                st = next((x for x in p.steps if x.sha == sha), None)
-                per_branch.append(
-                    {
-                        "branch": p.branch,
-                        "page": f"{page_name('branch', p.branch)}.html",
-                        **(
-                            _step_view(st, sims[p.branch].get(sha), pages)
-                            if st
-                            else {
-                                "sha": sha,
-                                "status": "in base",
-                                "reason": f"in {p.base} already",
-                                "position": None,
-                                "stable_sha": None,
-                                "release": None,
-                                "simulation": None,
-                                "sim": None,
-                            }
-                        ),
-                    }
-                )
+            per_branch = [
+                {
+                    "branch": p.branch,
+                    "page": f"{page_name('branch', p.branch)}.html",
+                    **views[p.branch][sha],
+                }
+                for p in plans
+            ]
             # A fix not yet upstream has no commit: its plan step carries subject and topics.
             step = next((x for pl in plans for x in pl.steps if x.sha == sha), None)
             changes[sha] = {
                 "sha": sha,
                 "short": sha[:12] if rec else sha,
-                "subject": rec.subject if rec else (step.subject if step else ""),
+                "subject": rec.subject if rec else subjects.get(sha, ""),
                 "author": rec.author if rec else "",
                 "first_release": rec.first_release if rec else None,
                 "message": rec.message if rec else None,
@@ -343,7 +414,33 @@ def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteD
         sims=sims,
         changes=changes,
         pending=pending,
+        groups=groups,
     )
+
+
+def _item_view(
+    branch: str, key: str, it: Item, sims: dict[str, dict[str, Any]], pages: set[str]
+) -> dict[str, Any]:
+    """What a row shows of one item: the decision, its evidence and the stored simulation."""
+    sim = sims.get(it.sha) if it.status in ACTIONABLE else None
+    return {
+        "sha": it.sha,
+        "short": it.sha[:12],
+        "subject": it.subject,
+        "status": it.status,
+        "reason": it.reason,
+        "evidence": list(it.evidence),
+        "position": it.position,
+        "topics": list(it.topics),
+        "stable_sha": it.stable_sha,
+        "release": it.release,
+        "page": f"{page_name('change', it.sha)}.html" if it.sha in pages else None,
+        "actionable": it.status in ACTIONABLE,
+        "simulation": sim,
+        "sim": _simulation_view(sim),
+        "section": key,
+        "section_page": f"{section_page(branch, key)}.html",
+    }
 
 
 def _pending_view(p: PostingView) -> dict[str, Any]:
@@ -367,10 +464,24 @@ def _pending_view(p: PostingView) -> dict[str, Any]:
     }
 
 
+def _section_summary(branch: str, g: Group) -> dict[str, Any]:
+    return {
+        "key": g.section.key,
+        "title": g.section.title,
+        "about": g.section.about,
+        "action": g.section.action,
+        "n": len(g.items),
+        "page": f"{section_page(branch, g.section.key)}.html",
+    }
+
+
 def index_page(data: SiteData, topics: Sequence[str]) -> dict[str, Any]:
     statuses: set[str] = {st.status for p in data.plans for st in p.steps}
     order = _status_order(statuses)
+    changes = data.changes
     rows = []
+    branches = []
+    columns: dict[str, dict[str, Any]] = {}
     for p in data.plans:
         cells = []
         for t in topics:
@@ -379,38 +490,97 @@ def index_page(data: SiteData, topics: Sequence[str]) -> dict[str, Any]:
                 {"topic": t, "counts": [{"status": s, "n": counts[s]} for s in order if counts[s]]}
             )
         total = Counter(st.status for st in p.steps)
+        page = f"{page_name('branch', p.branch)}.html"
         rows.append(
             {
                 "branch": p.branch,
                 "base": p.base,
-                "page": f"{page_name('branch', p.branch)}.html",
+                "page": page,
                 "todo": sum(1 for st in p.steps if st.status in ACTIONABLE),
                 "cells": cells,
                 "total": [{"status": s, "n": total[s]} for s in order if total[s]],
             }
         )
-    changes = [
-        {
-            "sha": c["sha"],
-            "short": c["short"],
-            "subject": c["subject"],
-            "topics": c["topics"],
-            "page": f"{page_name('change', c['sha'])}.html",
-            "statuses": [{"branch": b["branch"], "status": b["status"]} for b in c["branches"]],
-        }
-        for c in data.changes.values()
-    ]
+        sections = []
+        for g in data.groups[p.branch]:
+            sec = _section_summary(p.branch, g)
+            columns.setdefault(sec["key"], {k: sec[k] for k in ("key", "title", "action")})
+            if g.section.action:
+                # The change's own page view of this branch: the same row the section page shows.
+                sec["top"] = [_branch_view(changes, it.sha, p.branch) for it in g.items[:TOP_ITEMS]]
+            sections.append(sec)
+        branches.append(
+            {
+                "branch": p.branch,
+                "base": p.base,
+                "page": page,
+                "action": [sec for sec in sections if sec["action"]],
+                "counted": [sec for sec in sections if not sec["action"]],
+                "counts": {sec["key"]: sec for sec in sections},
+            }
+        )
+    # The summary shows every action section, and only the counted ones some branch has.
+    seen = {k for b in branches for k, sec in b["counts"].items() if sec["n"]}
+    cols = [c for c in columns.values() if c["action"] or c["key"] in seen]
     return {
         "kind": "index",
         "title": data.title,
         "generated": data.generated,
         "topics": list(topics),
         "statuses": order,
-        "branches": [p.branch for p in data.plans],
+        "columns": [c for c in cols if c["action"]] + [c for c in cols if not c["action"]],
+        "branches": branches,
         "rows": rows,
-        "changes": changes,
         "pending": data.pending,
     }
+
+
+def _branch_view(changes: dict[str, dict[str, Any]], sha: str, branch: str) -> dict[str, Any]:
+    view = next(b for b in changes[sha]["branches"] if b["branch"] == branch)
+    return {k: v for k, v in view.items() if k != "simulation"}
+
+
+def section_pages(data: SiteData, p: Plan) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, page) for every page of every section of ``p``'s branch, empty ones too.
+
+    Empty sections get their one page so that links to a section never break as it empties.
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    groups = data.groups[p.branch]
+    siblings = [_section_summary(p.branch, g) for g in groups]
+    for g in groups:
+        rows = [_branch_view(data.changes, it.sha, p.branch) for it in g.items]
+        n_pages = _pages_of(len(rows))
+        links = [
+            {"n": i, "page": f"{section_page(p.branch, g.section.key, i)}.html"}
+            for i in range(1, n_pages + 1)
+        ]
+        for i in range(1, n_pages + 1):
+            chunk = rows[(i - 1) * PAGE_ROWS : i * PAGE_ROWS]
+            name = section_page(p.branch, g.section.key, i)
+            out.append(
+                (
+                    name,
+                    {
+                        "kind": "section",
+                        "title": data.title,
+                        "generated": data.generated,
+                        "branch": p.branch,
+                        "base": p.base,
+                        "branch_page": f"{page_name('branch', p.branch)}.html",
+                        "section": _section_summary(p.branch, g),
+                        "sections": siblings,
+                        "page_no": i,
+                        "pages": links,
+                        "first": (i - 1) * PAGE_ROWS + 1 if chunk else 0,
+                        "last": (i - 1) * PAGE_ROWS + len(chunk),
+                        "positions": any(r["position"] is not None for r in chunk),
+                        "backports": any(r["stable_sha"] for r in chunk),
+                        "rows": chunk,
+                    },
+                )
+            )
+    return out
 
 
 def branch_page(data: SiteData, p: Plan) -> dict[str, Any]:
@@ -425,8 +595,8 @@ def branch_page(data: SiteData, p: Plan) -> dict[str, Any]:
         "branch": p.branch,
         "base": p.base,
         "counts": [{"status": s, "n": counts[s]} for s in _status_order(set(counts))],
+        "sections": [_section_summary(p.branch, g) for g in data.groups[p.branch]],
         "ordered": [s for s in steps if s["position"] is not None],
-        "other": [s for s in steps if s["position"] is None],
         "simulated": sum(1 for s in steps if s["simulation"] is not None),
     }
 
@@ -487,6 +657,8 @@ def write_dashboard(
         page("index", "dashboard/index.html.j2", index_page(data, topics))
         for p in data.plans:
             page(page_name("branch", p.branch), "dashboard/branch.html.j2", branch_page(data, p))
+            for name, ctx in section_pages(data, p):
+                page(name, "dashboard/section.html.j2", ctx)
         for sha in data.changes:
             page(page_name("change", sha), "dashboard/change.html.j2", change_page(data, sha))
         os.chmod(staging, 0o755)
