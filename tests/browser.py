@@ -5,12 +5,13 @@ A missing browser skips the test, except with CI=true, where it fails the run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,8 +36,9 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def serve() -> Iterator[functools.partial[str]]:
+@contextlib.contextmanager
+def static_servers() -> Iterator[Callable[[Path], str]]:
+    """Start static servers on 127.0.0.1 (one per directory given); all stop on exit."""
     servers: list[ThreadingHTTPServer] = []
 
     def start(directory: Path) -> str:
@@ -46,10 +48,12 @@ def serve() -> Iterator[functools.partial[str]]:
         servers.append(srv)
         return f"http://127.0.0.1:{srv.server_address[1]}"
 
-    yield functools.partial(start)
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+    try:
+        yield start
+    finally:
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()
 
 
 class Dom(HTMLParser):

@@ -14,6 +14,7 @@ from tests.conftest import Synced
 from tracker import service
 from tracker.report.dashboard import write_dashboard
 from tracker.report.render import Renderer, TemplateError
+from tracker.report.sections import SECTIONS
 from tracker.store.models import Branch, BranchState
 
 CLOCK = datetime(2026, 1, 28, 14, 53, tzinfo=UTC)
@@ -26,7 +27,9 @@ def _snapshot(d: Path) -> dict[str, bytes]:
 def test_pages_and_json(synced_ro: Synced, tmp_path: Path) -> None:
     out = tmp_path / "site"
     rep = write_dashboard(synced_ro.config, synced_ro.store, out, clock=lambda: CLOCK)
-    assert (rep.branches, rep.pages) == (3, 4 + rep.changes)
+    sections = sorted(p.name for p in out.glob("status-linux-6.1.y-*.html"))
+    assert len(sections) == len(SECTIONS)  # one page each; none has over PAGE_ROWS changes
+    assert (rep.branches, rep.pages) == (3, 4 + rep.changes + 3 * len(SECTIONS))
     index = json.loads((out / "index.json").read_text())
     assert [r["branch"] for r in index["rows"]] == ["linux-6.12.y", "linux-6.6.y", "linux-6.1.y"]
     row61 = index["rows"][2]

@@ -5,14 +5,14 @@ Skipped only when chromium is absent outside CI; with CI=true a missing browser 
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser import Dom, browser, chromium, serve  # noqa: F401  (serve: a fixture)
+from tests.browser import Dom, browser, chromium, static_servers
 from tests.conftest import Synced
 from tracker import service
 from tracker.report.dashboard import write_dashboard
@@ -49,9 +49,15 @@ def _add_hostile_fix(synced: Synced) -> str:
     return sha
 
 
+@pytest.fixture
+def serve() -> Iterator[Callable[[Path], str]]:
+    with static_servers() as start:
+        yield start
+
+
 @pytest.mark.slow
 def test_dashboard_in_headless_chromium(
-    synced: Synced, tmp_path: Path, serve: functools.partial[str]
+    synced: Synced, tmp_path: Path, serve: Callable[[Path], str]
 ) -> None:
     chrome = chromium()
     bad = _add_hostile_fix(synced)

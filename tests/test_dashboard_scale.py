@@ -6,10 +6,9 @@ per module; the pages are checked as HTML here and in a real headless Chromium.
 
 from __future__ import annotations
 
-import functools
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +17,7 @@ from urllib.parse import urljoin
 import pytest
 
 from tests import dashworld
-from tests.browser import browser, chromium, serve  # noqa: F401  (serve: a fixture)
+from tests.browser import browser, chromium, static_servers
 from tracker.report.dashboard import PAGE_ROWS, TOP_ITEMS, write_dashboard
 from tracker.report.sections import SECTIONS
 
@@ -135,7 +134,13 @@ def test_overview_lists_action_first_and_counts_the_rest(site: Site) -> None:
     index = _page(out, "index.html")
     # linux-6.1.y: the failed, blocked and manual ones, then needed; nothing else is listed.
     heads = _branch_headings(index, "linux-6.1.y")
-    assert heads == ["Failed in stable 2", "Blocked 4", "Manual backport 5", "Needed 286", "Counted"]
+    assert heads == [
+        "Failed in stable 2",
+        "Blocked 4",
+        "Manual backport 5",
+        "Needed 286",
+        "Counted",
+    ]
     assert _branch_headings(index, "linux-6.5.y") == ["Needed 200", "Counted"]
     listed = {sha for shas in index.rows.values() for sha in shas}
     assert len(listed) <= TOP_ITEMS * len(ACTION_TITLES) * 2
@@ -209,9 +214,15 @@ def _fetch(url: str) -> int:
         return status
 
 
+@pytest.fixture
+def serve() -> Iterator[Callable[[Path], str]]:
+    with static_servers() as start:
+        yield start
+
+
 @pytest.mark.slow
 def test_big_dashboard_in_headless_chromium(
-    site: Site, tmp_path: Path, serve: functools.partial[str]
+    site: Site, tmp_path: Path, serve: Callable[[Path], str]
 ) -> None:
     chrome = chromium()
     w = site.world

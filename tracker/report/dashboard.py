@@ -364,7 +364,11 @@ def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteD
     # service.plan() also refreshes the stored decisions (BranchState), as a cron run should.
     plans = [service.plan(config, store, b.name) for b in config.branches]
     pages = {st.sha for p in plans for st in p.steps}
-    subjects = {st.sha: st.subject for p in plans for st in p.steps}
+    first_step: dict[str, Step] = {}
+    for p in plans:
+        for st in p.steps:
+            first_step.setdefault(st.sha, st)
+    subjects = {sha: st.subject for sha, st in first_step.items()}
     sims: dict[str, dict[str, dict[str, Any]]] = {}
     changes: dict[str, dict[str, Any]] = {}
     groups: dict[str, list[Group]] = {}
@@ -393,7 +397,7 @@ def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteD
                 for p in plans
             ]
             # A fix not yet upstream has no commit: its plan step carries subject and topics.
-            step = next((x for pl in plans for x in pl.steps if x.sha == sha), None)
+            step = first_step.get(sha)
             changes[sha] = {
                 "sha": sha,
                 "short": sha[:12] if rec else sha,
@@ -479,8 +483,8 @@ def index_page(data: SiteData, topics: Sequence[str]) -> dict[str, Any]:
     statuses: set[str] = {st.status for p in data.plans for st in p.steps}
     order = _status_order(statuses)
     changes = data.changes
-    rows = []
-    branches = []
+    rows: list[dict[str, Any]] = []
+    branches: list[dict[str, Any]] = []
     columns: dict[str, dict[str, Any]] = {}
     for p in data.plans:
         cells = []
