@@ -210,7 +210,7 @@ def dashboard(
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Write the static dashboard (overview, branches, changes; HTML and JSON).
+    """Write the static dashboard (overview, sections, branches, changes; HTML and JSON).
 
     Holds the run lock; the new site replaces the old one only once it is complete.
     Cron: 17 * * * *  tracker sync --quiet && tracker dashboard --out /var/www/tracker

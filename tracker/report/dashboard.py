@@ -1,4 +1,6 @@
-"""The static dashboard: an overview, one page per branch, one page per change; each also JSON.
+"""The static dashboard: an overview that puts what needs action first, paged lists of every
+change per branch and section (:mod:`tracker.report.sections`), one page per branch and one per
+change; each page also as JSON.
 
 No JavaScript and nothing fetched from elsewhere: the pages are plain HTML with an inline style
 sheet and inline SVG, readable from ``file://`` or any static web server. Every value reaches
