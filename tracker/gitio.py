@@ -19,11 +19,15 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from tracker.errors import GitError, RepositoryError, UnknownCommitError
+from tracker.pathkey import unquote_path
 from tracker.revisions import HEX, check_refname, check_sha
 
 _RS = "\x1e"
 _US = "\x1f"
 _LOG_FORMAT = f"--format={_RS}%H{_US}%P{_US}%an{_US}%ae{_US}%at{_US}%ct{_US}%B{_US}"
+# Paths as the tree holds them: a user's core.quotePath must not change what a path is called
+# (topic rules and path keys compare names across clones).
+_RAW_PATHS = ("-c", "core.quotePath=false")
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class GitRepo:
         self, include: str, exclude: Sequence[str] = (), *, with_paths: bool = True
     ) -> Iterator[LogEntry]:
         """Stream commits oldest first (topological), without loading the history in memory."""
-        args = ["git", "log", "--reverse", "--topo-order", "--no-color", _LOG_FORMAT]
+        args = ["git", *_RAW_PATHS, "log", "--reverse", "--topo-order", "--no-color", _LOG_FORMAT]
         if with_paths:
             args += ["--name-only", "--no-renames", "-c", "--diff-merges=off"]
         args.append(check_sha(include))
@@ -150,6 +154,31 @@ class GitRepo:
         if popen.returncode != 0:
             detail = errout.decode(errors="replace").strip()
             raise GitError(f"git log failed in {self.path}: {detail}")
+
+    def paths(self, shas: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The paths each commit's diff touches, as :meth:`log` lists them (merges: none)."""
+        todo = [check_sha(s) for s in shas]
+        if not todo:
+            return {}
+        out = self._run_stdin(
+            [
+                "log",
+                "--no-walk=unsorted",
+                "--stdin",
+                f"--format={_RS}%H{_US}",
+                "--name-only",
+                "--no-renames",
+                "--diff-merges=off",
+                "--",
+            ],
+            "\n".join(todo) + "\n",
+        )
+        found: dict[str, tuple[str, ...]] = {}
+        for rec in out.split(_RS):
+            sha, _, names = rec.partition(_US)
+            if sha.strip():
+                found[sha.strip()] = _path_list(names)
+        return found
 
     def grep_diffs(self, shas: Iterable[str], regex: str) -> set[str]:
         """The commits among ``shas`` whose diff adds or removes a line matching ``regex``."""
@@ -299,7 +328,7 @@ def _parse_record(rec: str) -> LogEntry:
     if len(fields) < 8:
         raise GitError(f"unexpected git log output: {rec[:80]!r}")
     sha, parents, an, ae, at, ct, message = fields[:7]
-    paths = tuple(p for p in fields[7].split("\n") if p.strip())
+    paths = _path_list(fields[7])
     return LogEntry(
         sha=sha.strip(),
         parents=tuple(parents.split()),
@@ -310,6 +339,10 @@ def _parse_record(rec: str) -> LogEntry:
         message=message.strip("\n"),
         paths=paths,
     )
+
+
+def _path_list(text: str) -> tuple[str, ...]:
+    return tuple(unquote_path(p) for p in text.split("\n") if p.strip())
 
 
 # (first line, line count, commit, path in that commit, first line there) per blame hunk

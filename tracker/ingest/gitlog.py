@@ -23,6 +23,7 @@ from tracker.errors import ConfigError, GitError, RepositoryError, UnknownCommit
 from tracker.gitio import GitRepo, LogEntry
 from tracker.graph import Candidate, resolve_reference
 from tracker.parse.trailers import Trailers, parse_trailers
+from tracker.pathkey import NO_PATHS, paths_key
 from tracker.store.db import Store
 from tracker.store.models import (
     Branch,
@@ -30,6 +31,7 @@ from tracker.store.models import (
     Commit,
     CommitTopic,
     Edge,
+    Message,
     Source,
     SyncRun,
     Tag,
@@ -284,6 +286,7 @@ class GitSync:
             "first_release": None,
             "release_index": None,
             "patch_id": None,
+            "paths_key": paths_key(e.paths),
             "upstream_sha": t.upstream,
             "upstream_rule": "upstream-reference" if t.upstream else None,
             "is_revert": bool(t.reverts),
@@ -531,29 +534,22 @@ class GitSync:
     # -- patch-ids -------------------------------------------------------------------------
 
     def sync_patch_ids(self, stats: SyncStats) -> None:
-        """Patch-ids where they can decide something: topic commits on mainline, and stable
-        commits that carry no upstream reference (the only way to find what they backport)."""
+        """Patch-ids only where one can decide something.
+
+        Two kinds of rows look for a commit by patch-id: stable commits that carry no upstream
+        reference (their patch-id is the only way to find what they backport) and mails not yet
+        linked to the commit they became. git's patch-id hashes each file's ``diff --git`` line,
+        so a mainline commit can share a seeker's patch-id only if its diff touches the same
+        paths: only those commits, found by their path key (cheap, from ``git log
+        --name-only``), pay for a diff. With an all-paths topic that is a few thousand commits
+        of a history, not all of it.
+        """
         with self.store.session() as s:
-            changed, marker = self._history_changed(s, "patch-ids:history")
-            if not changed:
+            marker = f"{self._history_marker(s)}:{_mail_marker(s)}"
+            if self._cursor(s, "patch-ids:history").cursor == marker:
                 todo: list[str] = []
             else:
-                # Start from the small tables and test patch_id here: with "patch_id IS NULL"
-                # in SQL, SQLite walks that index, which holds most of a million commits.
-                topic_rows = s.execute(
-                    select(Commit.sha, Commit.patch_id).where(
-                        Commit.sha.in_(select(CommitTopic.sha)), Commit.mainline.is_(True)
-                    )
-                )
-                branch_rows = s.execute(
-                    select(Commit.sha, Commit.patch_id, Commit.upstream_sha).where(
-                        Commit.sha.in_(select(BranchCommit.sha))
-                    )
-                )
-                todo = sorted(
-                    {sha for sha, pid in topic_rows if pid is None}
-                    | {sha for sha, pid, up in branch_rows if pid is None and up is None}
-                )
+                todo = self._patch_id_todo(s)
         repo = self.repo(self.config.mainline.repository)
         for chunk in chunked(todo, 1000):
             ids = self._skipping_unreadable(
@@ -565,9 +561,90 @@ class GitSync:
                     [{"sha": sha, "patch_id": ids.get(sha, "")} for sha in chunk],
                 )
             stats.patch_ids += len(chunk)
+            self.progress("patch-ids", len(chunk))
         with self.store.session() as s:
             self._cursor(s, "patch-ids:history").cursor = marker
         self._link_by_patch_id(stats)
+
+    def _patch_id_todo(self, s: Session) -> list[str]:
+        """Commits still without a patch-id that a seeker could match, and the seekers."""
+        self._fill_commit_keys(s)
+        # From branch_commits, filtered here: "upstream_sha IS NULL" matches most commits.
+        orphans = [
+            (sha, pid, key)
+            for sha, pid, up, key in s.execute(
+                select(Commit.sha, Commit.patch_id, Commit.upstream_sha, Commit.paths_key).where(
+                    Commit.sha.in_(select(BranchCommit.sha))
+                )
+            )
+            if up is None
+        ]
+        wanted = {key for _, _, key in orphans} | self._mail_keys(s)
+        wanted -= {None, NO_PATHS}
+        todo = {sha for sha, pid, _ in orphans if pid is None}
+        for chunk in chunked(sorted(k for k in wanted if k is not None), 500):
+            # patch_id is tested here: in SQL, SQLite would walk that index (most commits).
+            todo.update(
+                sha
+                for sha, pid in s.execute(
+                    select(Commit.sha, Commit.patch_id).where(
+                        Commit.paths_key.in_(chunk),
+                        Commit.mainline.is_(True),
+                        # Topic commits, as before path keys: what links stays what it was.
+                        Commit.sha.in_(select(CommitTopic.sha)),
+                    )
+                )
+                if pid is None
+            )
+        return sorted(todo)
+
+    def _mail_keys(self, s: Session) -> set[str | None]:
+        """Path keys of the mails waiting for a commit with their patch-id."""
+        from tracker.ingest.identity import LINKABLE
+
+        waiting = s.execute(
+            select(Message.message_id, Message.paths_key).where(
+                Message.change_id.is_(None),
+                Message.kind.in_(LINKABLE),
+                Message.patch_id.is_not(None),
+                Message.patch_id != "",
+            )
+        ).all()
+        keys: set[str | None] = {key for _, key in waiting}
+        unknown = [msgid for msgid, key in waiting if key is None]
+        if unknown:
+            from tracker.ingest.mailkeys import fill_message_keys
+
+            keys |= set(fill_message_keys(s, unknown).values())
+        return keys
+
+    def _fill_commit_keys(self, s: Session) -> None:
+        """Path keys for commits stored before commits carried one (read once from git)."""
+        shas = list(s.scalars(select(Commit.sha).where(Commit.paths_key.is_(None))))
+        repo = self.repo(self.config.mainline.repository)
+        for chunk in chunked(shas, 5000):
+            found = self._skipping_unreadable(
+                "patch-ids", chunk, partial(self._keys_any_repo, repo), {}, _merged
+            )
+            # An unreadable commit gets the empty key: it has no patch-id to share either.
+            s.execute(
+                update(Commit),
+                [{"sha": sha, "paths_key": found.get(sha, NO_PATHS)} for sha in chunk],
+            )
+
+    def _keys_any_repo(self, repo: GitRepo, shas: list[str]) -> dict[str, str]:
+        try:
+            found = repo.paths(shas)
+        except GitError:
+            # Some live in a branch's own clone (or are damaged): sort them out one by one.
+            found = repo.paths([sha for sha in shas if repo.try_resolve(sha)])
+            for b in self.config.branches:
+                missing = [sha for sha in shas if sha not in found]
+                if not missing or b.repository == self.config.mainline.repository:
+                    continue
+                other = self.repo(b.repository)
+                found.update(other.paths([sha for sha in missing if other.try_resolve(sha)]))
+        return {sha: paths_key(paths) for sha, paths in found.items()}
 
     def _skipping_unreadable(
         self,
@@ -756,6 +833,14 @@ class GitSync:
 
 def _merged(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
     return {**a, **b}
+
+
+def _mail_marker(s: Session) -> str:
+    """Mails with a patch-id: a new one may be waiting for a commit's patch-id."""
+    return str(
+        s.scalar(select(func.count()).select_from(Message).where(Message.patch_id.is_not(None)))
+        or 0
+    )
 
 
 def _grep(repo: GitRepo, regex: str, shas: list[str]) -> set[str]:
