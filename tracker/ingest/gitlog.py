@@ -24,6 +24,7 @@ from tracker.gitio import GitRepo, LogEntry
 from tracker.graph import Candidate, resolve_reference
 from tracker.parse.trailers import Trailers, parse_trailers
 from tracker.pathkey import NO_PATHS, paths_key
+from tracker.progress import Reporter
 from tracker.store.db import Store
 from tracker.store.models import (
     Branch,
@@ -43,6 +44,7 @@ from tracker.topics import TopicClassifier
 
 Progress = Callable[[str, int], None]
 _BATCH = 20000
+_TICK = 1000  # commits read between two progress reports
 _VERSION_NUM = re.compile(r"\d+")
 
 
@@ -86,6 +88,8 @@ class GitSync:
         self.config = config
         self.store = store
         self.progress = progress or (lambda _phase, _n: None)
+        # Totals cost a rev-list walk each: only counted for a display that draws them.
+        self.totals = progress if isinstance(progress, Reporter) else None
         self.classifier = TopicClassifier(config.topics)
         self._repos: dict[str, GitRepo] = {}
         self.problems: list[str] = []
@@ -201,13 +205,18 @@ class GitSync:
                 # A rebuilt ref: commits only the old head had are no longer mainline.
                 self._drop_mainline(repo.rev_list(old, [head]))
                 exclude = [old]
+        if self.totals is not None:
+            self.totals.expect("mainline", repo.count(head, exclude))
         batch: list[LogEntry] = []
         for entry in repo.log(head, exclude):
             batch.append(entry)
+            if len(batch) % _TICK == 0:
+                self.progress("mainline", _TICK)
             if len(batch) >= _BATCH:
                 next_order = self._store_mainline(batch, next_order, cursor_name, None, stats)
                 batch = []
         self._store_mainline(batch, next_order, cursor_name, head, stats)
+        self.progress("mainline", len(batch) % _TICK)
 
     def _drop_mainline(self, shas: Sequence[str]) -> None:
         with self.store.session() as s:
@@ -261,7 +270,6 @@ class GitSync:
             elif head:
                 self._cursor(s, cursor_name).cursor = head
             stats.mainline_commits += len(fresh)
-        self.progress("mainline", len(batch))
         return order
 
     def _existing(self, s: Session, shas: Sequence[str]) -> set[str]:
@@ -318,6 +326,8 @@ class GitSync:
             with self.store.session() as s:
                 s.execute(delete(Tag).where(Tag.kind == "mainline"))
                 s.execute(update(Commit).values(first_release=None, release_index=None))
+        if self.totals is not None and start < len(wanted):
+            self.totals.expect("release tags", len(wanted) - start)
         for i in range(start, len(wanted)):
             name, sha = wanted[i]
             shas = repo.rev_list(sha, [x[1] for x in wanted[:i]])
@@ -397,7 +407,13 @@ class GitSync:
                             )
                         )
             exclude.append(old)
-        entries = list(repo.log(head, exclude))
+        if self.totals is not None:
+            self.totals.expect(b.name, repo.count(head, exclude))
+        entries: list[LogEntry] = []
+        for entry in repo.log(head, exclude):
+            entries.append(entry)
+            if len(entries) % _TICK == 0:
+                self.progress(b.name, _TICK)
         commits, members, trailers = [], [], []
         for e in entries:
             t = parse_trailers(e.message, self.config.upstream_patterns, self.config.stable_list)
@@ -432,7 +448,7 @@ class GitSync:
             assert row2 is not None
             row2.head_sha, row2.synced_at = head, _now()
             stats.branch_commits[b.name] += after - before
-        self.progress(b.name, len(entries))
+        self.progress(b.name, len(entries) % _TICK)
 
     def sync_stable_tags(self, b: BranchConfig, stats: SyncStats) -> None:
         repo = self.repo(b.repository)
@@ -551,6 +567,8 @@ class GitSync:
             else:
                 todo = self._patch_id_todo(s)
         repo = self.repo(self.config.mainline.repository)
+        if self.totals is not None and todo:
+            self.totals.expect("patch-ids", len(todo))
         for chunk in chunked(todo, 1000):
             ids = self._skipping_unreadable(
                 "patch-ids", chunk, partial(self._patch_ids_any_repo, repo), {}, _merged
