@@ -8,9 +8,11 @@ passed here unvalidated: callers use :func:`check_sha` first.
 from __future__ import annotations
 
 import codecs
+import queue
 import re
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -19,11 +21,15 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from tracker.errors import GitError, RepositoryError, UnknownCommitError
+from tracker.pathkey import unquote_path
 from tracker.revisions import HEX, check_refname, check_sha
 
 _RS = "\x1e"
 _US = "\x1f"
 _LOG_FORMAT = f"--format={_RS}%H{_US}%P{_US}%an{_US}%ae{_US}%at{_US}%ct{_US}%B{_US}"
+# Paths as the tree holds them: a user's core.quotePath must not change what a path is called
+# (topic rules and path keys compare names across clones).
+_RAW_PATHS = ("-c", "core.quotePath=false")
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class LogEntry:
 class GitRepo:
     # Bytes per read of a streamed git output; tests shrink it to put boundaries everywhere.
     read_size = 1 << 16
+    # Reads a streamed git output may run ahead of its consumer (32 MiB at the default size).
+    read_ahead = 512
 
     def __init__(self, path: Path) -> None:
         try:
@@ -109,6 +117,12 @@ class GitRepo:
         args += [f"^{check_sha(x)}" for x in exclude]
         return self._run(*args).split()
 
+    def count(self, include: str, exclude: Sequence[str] = ()) -> int:
+        """How many commits :meth:`log` with the same arguments yields."""
+        args = ["rev-list", "--count", check_sha(include)]
+        args += [f"^{check_sha(x)}" for x in exclude]
+        return int(self._run(*args).strip() or 0)
+
     def fetch(self, remote: str) -> None:
         self._run("fetch", "--quiet", "--end-of-options", check_refname(remote))
 
@@ -116,7 +130,7 @@ class GitRepo:
         self, include: str, exclude: Sequence[str] = (), *, with_paths: bool = True
     ) -> Iterator[LogEntry]:
         """Stream commits oldest first (topological), without loading the history in memory."""
-        args = ["git", "log", "--reverse", "--topo-order", "--no-color", _LOG_FORMAT]
+        args = ["git", *_RAW_PATHS, "log", "--reverse", "--topo-order", "--no-color", _LOG_FORMAT]
         if with_paths:
             args += ["--name-only", "--no-renames", "-c", "--diff-merges=off"]
         args.append(check_sha(include))
@@ -131,9 +145,9 @@ class GitRepo:
         # whole, so what a sync stores does not depend on where the pipe's reads fall.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         buf = ""
+        chunks = _read_ahead(stdout, self.read_size, self.read_ahead)
         try:
-            while True:
-                chunk = stdout.read(self.read_size)
+            for chunk in chunks:
                 buf += decoder.decode(chunk, final=not chunk)
                 records = buf.split(_RS)
                 buf = records.pop()
@@ -145,11 +159,37 @@ class GitRepo:
             if buf:
                 yield _parse_record(buf)
         finally:
+            chunks.close()  # the reader thread ends before its pipe closes
             stdout.close()
             _, errout = popen.communicate()
         if popen.returncode != 0:
             detail = errout.decode(errors="replace").strip()
             raise GitError(f"git log failed in {self.path}: {detail}")
+
+    def paths(self, shas: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The paths each commit's diff touches, as :meth:`log` lists them (merges: none)."""
+        todo = [check_sha(s) for s in shas]
+        if not todo:
+            return {}
+        out = self._run_stdin(
+            [
+                "log",
+                "--no-walk=unsorted",
+                "--stdin",
+                f"--format={_RS}%H{_US}",
+                "--name-only",
+                "--no-renames",
+                "--diff-merges=off",
+                "--",
+            ],
+            "\n".join(todo) + "\n",
+        )
+        found: dict[str, tuple[str, ...]] = {}
+        for rec in out.split(_RS):
+            sha, _, names = rec.partition(_US)
+            if sha.strip():
+                found[sha.strip()] = _path_list(names)
+        return found
 
     def grep_diffs(self, shas: Iterable[str], regex: str) -> set[str]:
         """The commits among ``shas`` whose diff adds or removes a line matching ``regex``."""
@@ -299,7 +339,7 @@ def _parse_record(rec: str) -> LogEntry:
     if len(fields) < 8:
         raise GitError(f"unexpected git log output: {rec[:80]!r}")
     sha, parents, an, ae, at, ct, message = fields[:7]
-    paths = tuple(p for p in fields[7].split("\n") if p.strip())
+    paths = _path_list(fields[7])
     return LogEntry(
         sha=sha.strip(),
         parents=tuple(parents.split()),
@@ -310,6 +350,51 @@ def _parse_record(rec: str) -> LogEntry:
         message=message.strip("\n"),
         paths=paths,
     )
+
+
+def _path_list(text: str) -> tuple[str, ...]:
+    names = [p for p in text.split("\n") if p]
+    if any(p.startswith('"') for p in names):
+        names = [unquote_path(p) for p in names]
+    return tuple(names)
+
+
+def _read_ahead(stream: IO[bytes], size: int, depth: int) -> Generator[bytes, None, None]:
+    """The chunks of ``stream`` up to its end (an empty chunk), read by a thread up to
+    ``depth`` chunks ahead of the caller.
+
+    Without it git stops writing whenever the pipe is full, that is, for as long as the caller
+    parses and stores a batch: git's time and tracker's would add up instead of overlapping."""
+    chunks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            while not stop.is_set():
+                chunk = stream.read(size)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the caller, raised there
+            chunks.put(exc)
+
+    reader = threading.Thread(target=pump, name="git-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = chunks.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if not item:
+                return
+    finally:
+        stop.set()
+        while reader.is_alive():  # a caller that stopped early: let the thread finish
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                reader.join(0.01)
 
 
 # (first line, line count, commit, path in that commit, first line there) per blame hunk

@@ -39,6 +39,7 @@ from tracker.ingest.mailstore import (
 from tracker.ingest.pimirror import iter_new_messages
 from tracker.ingest.series import settle
 from tracker.net import Expect, Fetcher, FetchSettings, Validators
+from tracker.progress import Reporter
 from tracker.store.db import Store
 from tracker.store.models import Source, SyncRun
 
@@ -167,7 +168,10 @@ class SourceSync:
     def local_files(self, src: SourceConfig, report: SourceReport) -> None:
         path = _require_path(src)
         ctype = {"mbox": MBOX, "maildir": MAIL, "archive-text": ARCHIVE_TEXT}[src.kind]
-        for f in _files(path):
+        files = list(_files(path))
+        if isinstance(self.progress, Reporter):
+            self.progress.expect(src.name, len(files))
+        for f in files:
             try:
                 data = f.read_bytes()
             except OSError as exc:

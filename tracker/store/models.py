@@ -69,6 +69,9 @@ class Commit(Base):
     first_release: Mapped[str | None] = mapped_column(String(64))
     release_index: Mapped[int | None] = mapped_column(Integer)
     patch_id: Mapped[str | None] = mapped_column(SHA, index=True)
+    # tracker.pathkey of the paths the diff touches ("" for none, NULL not yet known): only
+    # commits whose key equals a seeker's can share its patch-id, so only those get one.
+    paths_key: Mapped[str | None] = mapped_column(String(40), index=True)
     upstream_sha: Mapped[str | None] = mapped_column(SHA, index=True)
     upstream_rule: Mapped[str | None] = mapped_column(String(32))
     is_revert: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -223,6 +226,8 @@ class Message(Base):
     )
     series_index: Mapped[int | None] = mapped_column(Integer)
     patch_id: Mapped[str | None] = mapped_column(SHA, index=True)
+    # As commits.paths_key, for the diff the patch-id was computed from.
+    paths_key: Mapped[str | None] = mapped_column(String(40))
     change_id: Mapped[int | None] = mapped_column(ForeignKey("changes.id"), index=True)
     link_rule: Mapped[str | None] = mapped_column(String(32))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
