@@ -331,7 +331,8 @@ def link_queue(s: Session) -> int:
             linked += 1
         else:
             row.error = (
-                f"{row.directory}/{row.filename}: no upstream line, and no mainline commit "
-                f"tracker knows has its patch-id {str(row.patch_id)[:12]}"
+                f"{row.directory}/{row.filename}: not linked: no upstream line, and no mainline "
+                f"commit synced so far has its patch-id {str(row.patch_id)[:12]} (linked when "
+                "one is)"
             )
     return linked
