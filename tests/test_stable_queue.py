@@ -5,6 +5,7 @@ status, review mails and dashboard that use it."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.gitutil import commit_files, git, git_out, init_repo
+from tests.gitutil import commit_files, git, init_repo
 from tests.test_parse_patch import _hunks_by_file, _images
 from tracker import service
 from tracker.config import Config, parse_config
@@ -22,6 +23,7 @@ from tracker.gitio import GitRepo
 from tracker.ingest.sources import SourceReport
 from tracker.ingest.stablequeue import git_form, parse_queue_file, parse_series, release_of
 from tracker.plan import Step
+from tracker.report.mails import MailContext
 from tracker.store.db import Store
 from tracker.store.models import QueuePatch, SyncRun
 
@@ -574,7 +576,107 @@ def test_config_mapping(tmp_path: Path) -> None:
             parse_config({**base, "sources": [{**src, "queues": bad}]}, None)
     with pytest.raises(ConfigError, match="path"):
         parse_config({**base, "sources": [{"name": "q", "kind": "stable-queue", "url": "x"}]}, None)
-    with pytest.raises(ConfigError, match="queues"):
-        parse_config(
-            {**base, "sources": [{"name": "m", "kind": "mbox", "path": "x", "queues": {}}]}, None
-        )
+    other = {"name": "m", "kind": "mbox", "path": "x", "queues": {"linux-6.1.y": "q"}}
+    assert parse_config({**base, "sources": [other]}, None).sources[0].queues == ()
+
+
+# ------------------------------------------------------------------------------------------
+# The review series from the queue
+
+
+def _mail_context(cfg: Config, store: Store) -> MailContext:
+    from datetime import UTC, datetime
+
+    from tracker.report.email import MailSettings
+    from tracker.report.render import Renderer
+
+    n = iter(range(1, 1000))
+    settings = MailSettings.from_config(
+        cfg.email,
+        clock=lambda: datetime(2026, 1, 28, 14, 53, tzinfo=UTC),
+        make_id=lambda: f"<q.{next(n)}@tracker.test>",
+    )
+    return MailContext(cfg, store, Renderer(None), settings)
+
+
+def test_review_series_from_the_queue(qworld: QueueWorld, tmp_path: Path) -> None:
+    from tracker.errors import UnknownCommitError
+    from tracker.report.email import MailError
+    from tracker.report.mails import review_series
+
+    w = qworld
+    queue_commit(
+        w,
+        {
+            "queue-6.12/series": series("f2.patch", REAL_SPARC.name, "f4.patch"),
+            "queue-6.12/f2.patch": w.patch("f2", style="sasha"),
+            f"queue-6.12/{REAL_SPARC.name}": REAL_SPARC.read_bytes(),
+            "queue-6.12/f4.patch": w.patch("f4"),
+        },
+        "three queued",
+    )
+    cfg = config(w, f"sqlite:///{tmp_path / 't.db'}")
+    store = service.open_store(cfg)
+    sync_all(cfg, store)
+    mails = review_series(_mail_context(cfg, store), "linux-6.12.y")
+    subjects = [m.subject for m in mails]
+    assert subjects == [
+        "[PATCH 6.12 0/3] 6.12.2-rc1 review",
+        "[PATCH 6.12 1/3] mm/c: fix f2",
+        "[PATCH 6.12 2/3] sparc/mm: avoid calling arch_enter/leave_lazy_mmu() in set_ptes",
+        "[PATCH 6.12 3/3] mm/b: fix the fix",
+    ]
+    cover, f2, sparc, _ = (m.as_bytes().decode() for m in mails)
+    assert "arch/sparc/include/asm/pgtable_64.h" in cover and "mm/c.c" in cover
+    assert "Ryan Roberts <ryan.roberts@arm.com>\n    sparc/mm: avoid" in cover
+    assert f"[ Upstream commit {REAL_SPARC_SHA} ]" in sparc
+    assert f"commit {REAL_SPARC_SHA} upstream." not in sparc
+    assert "From: Ryan Roberts <ryan.roberts@arm.com>" in sparc
+    assert "-\tarch_enter_lazy_mmu_mode();" in sparc and "Fixes: 1a10a44dfc1d" in sparc
+    assert f2.count(f"[ Upstream commit {w.shas['f2']} ]") == 1
+    # --from branch: the branch's commits after its latest release (none here).
+    with pytest.raises(UnknownCommitError, match="nothing to review"):
+        review_series(_mail_context(cfg, store), "linux-6.12.y", source="branch")
+    # A series naming a file the clone lacks is refused, not sent short.
+    queue_commit(w, {"queue-6.12/series": series("f2.patch", "gone.patch")}, "broken series")
+    service.sync_sources(cfg, store)
+    with pytest.raises(MailError, match=r"gone\.patch"):
+        review_series(_mail_context(cfg, store), "linux-6.12.y", source="queue")
+    store.close()
+
+
+def test_dashboard_shows_the_queue(qworld: QueueWorld, tmp_path: Path) -> None:
+    from tracker.report.dashboard import write_dashboard
+
+    w = qworld
+    hostile = (
+        b"From: X <x@example.org>\nSubject: [PATCH] <script>alert(1)</script>\n\nText.\n---\n"
+        b"--- a/mm/z.c\n+++ b/mm/z.c\n@@ -1 +1 @@\n-old z\n+new z\n"
+    )
+    queue_commit(
+        w,
+        {
+            "queue-6.12/series": series("f2.patch", "f1.patch", "odd.patch"),
+            "queue-6.12/f2.patch": w.patch("f2"),
+            "queue-6.12/f1.patch": w.patch("f1"),
+            "queue-6.12/odd.patch": hostile,
+        },
+        "queued",
+    )
+    cfg = config(w, f"sqlite:///{tmp_path / 't.db'}")
+    store = service.open_store(cfg)
+    sync_all(cfg, store)
+    out = tmp_path / "site"
+    write_dashboard(cfg, store, out)
+    page = (out / "queue.html").read_text()
+    data = json.loads((out / "queue.json").read_text())
+    [qu] = data["queues"]
+    assert [e["filename"] for e in qu["queued"]] == ["f2.patch", "f1.patch", "odd.patch"]
+    assert qu["unlinked"] == 1 and qu["branch"] == "linux-6.12.y"
+    assert qu["queued"][0]["page"] == f"change-{w.shas['f2']}.html"
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert 'href="queue.html"' in (out / "index.html").read_text()
+    branch = json.loads((out / "branch-linux-6.12.y.json").read_text())
+    first = [(s["position"], s["sha"], s["status"]) for s in branch["ordered"][:2]]
+    assert first == [(1, w.shas["f2"], "queued"), (2, w.shas["f1"], "queued")]
+    store.close()

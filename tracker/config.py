@@ -526,10 +526,6 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
 def _queues(r: _Reader, kind: str, branches: list[BranchConfig]) -> tuple[tuple[str, str], ...]:
     """Branch -> stable-queue directory: ``queue-<version>`` unless ``queues`` says otherwise."""
     given = r.data.get("queues", {})
-    if kind != "stable-queue":
-        if "queues" in r.data:
-            raise r.err("queues", "only a stable-queue source maps branches to queues")
-        return ()
     if not isinstance(given, dict):
         raise r.err("queues", 'expected a table of branch = "queue-X.Y"')
     names = {b.name for b in branches}
@@ -542,6 +538,8 @@ def _queues(r: _Reader, kind: str, branches: list[BranchConfig]) -> tuple[tuple[
                 f"queues.{branch}",
                 f"expected a directory name of the clone such as 'queue-6.12', got {directory!r}",
             )
+    if kind != "stable-queue":
+        return ()  # checked all the same: a typo should not wait for the kind to change
     return tuple((b.name, str(given.get(b.name, f"queue-{b.version}"))) for b in branches)
 
 

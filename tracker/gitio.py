@@ -316,6 +316,11 @@ class GitRepo:
             pos += size + 1
         return out
 
+    def apply_stat(self, patches: bytes) -> str:
+        """The diffstat of patch text (any form git apply reads), fed on stdin."""
+        out = self._run_bytes(["apply", "--stat", "-"], patches)
+        return out.decode("utf-8", "replace").rstrip("\n")
+
     def stable_patch_ids(self, diffs: Sequence[bytes]) -> list[str | None]:
         """``git patch-id --stable`` of each diff (git form), fed on stdin, in order.
 

@@ -58,9 +58,7 @@ def upgrade() -> None:
         ["upstream_sha", "series"],
         unique=False,
     )
-    op.create_index(
-        op.f("ix_queue_patches_patch_id"), "queue_patches", ["patch_id"], unique=False
-    )
+    op.create_index(op.f("ix_queue_patches_patch_id"), "queue_patches", ["patch_id"], unique=False)
 
 
 def downgrade() -> None:

@@ -46,6 +46,10 @@ class QueueFile:
     reverts_upstream: str | None
     stable_dep_of: tuple[ShaRef, ...]
     diff: Diff | None
+    # The message after the headers (and in-body From:), and what follows its ``---`` line
+    # (diffstat and diff), as the file has them.
+    message: str
+    patch: str
 
 
 def parse_series(data: bytes) -> list[str]:
@@ -102,6 +106,12 @@ def parse_queue_file(data: bytes) -> QueueFile:
         author = body[j][5:].strip() or author
         body = body[j + 1 :]
     message, _ = split_message("\n".join(body))
+    sep = next((i for i, ln in enumerate(body) if ln == "---"), None)
+    diff = parse_diff("\n".join(body))
+    if sep is not None:
+        patch = "\n".join(body[sep + 1 :]).strip("\n") + "\n"
+    else:
+        patch = diff.text if diff else ""
     trailers = parse_trailers(message, UPSTREAM_PATTERNS)
     subject = parse_subject(headers.get("subject", "")).subject if "subject" in headers else ""
     if not subject:
@@ -114,7 +124,9 @@ def parse_queue_file(data: bytes) -> QueueFile:
         upstream_rule=trailers.upstream_rule,
         reverts_upstream=trailers.reverts_upstream[0] if trailers.reverts_upstream else None,
         stable_dep_of=tuple(r for r in trailers.stable_dep_of if r.valid),
-        diff=parse_diff("\n".join(body)),
+        diff=diff,
+        message=message,
+        patch=patch,
     )
 
 
