@@ -311,7 +311,7 @@ def test_queue_history(qworld: QueueWorld, db_url: str) -> None:
     assert steps[sh["mm"]].position == 3  # the third queued fix tracker plans (4th in series)
     assert steps[sh["mm"]].queue is not None and steps[sh["mm"]].queue.position == 4
     assert steps[sh["f1"]].reason.startswith("queued for 6.12 (position 1 of 4)")
-    assert steps[sh["f1"]].order_reason == "queue order: patch 1 of 4 in queue-6.12/series"
+    assert steps[sh["f1"]].order_reason == "in queue order: patch 1 of 4 of queue-6.12/series"
     # The rest as before, after the queue: f4 (fix of the queued f1), f5, the sparc commit
     # (the real sparc patch names the real upstream commit, not this repository's).
     assert steps[sh["f3"]].status == "released"
@@ -515,6 +515,8 @@ def test_bad_sources_are_recorded_and_lose_nothing(qworld: QueueWorld, tmp_path:
             "sources": [
                 {"name": "broken", "kind": "stable-queue", "path": str(not_git)},
                 {"name": "queue", "kind": "stable-queue", "path": str(w.queue)},
+                {"name": "empty", "kind": "stable-queue", "path": str(init_repo(tmp_path / "e"))},
+                {"name": "gone", "kind": "stable-queue", "path": str(tmp_path / "nowhere")},
             ],
         },
         None,
@@ -525,7 +527,9 @@ def test_bad_sources_are_recorded_and_lose_nothing(qworld: QueueWorld, tmp_path:
         "one patch",
     )
     store = service.open_store(cfg)
-    broken, good = service.sync_sources(cfg, store)
+    broken, good, empty, gone = service.sync_sources(cfg, store)
+    assert empty.failed is not None and "cannot read HEAD" in empty.failed
+    assert gone.failed is not None and "not a git repository" in gone.failed
     assert broken.failed is not None and "not a git repository" in broken.failed
     assert str(not_git) in broken.failed
     assert good.failed is None and good.counts.documents == 1

@@ -808,7 +808,7 @@ def _order(steps: list[Step], world: World) -> list[Step]:
     for s in steps:
         if s.sha in in_queue and s.queue is not None:
             where = s.queue.file.rsplit("/", 1)[0]
-            why = f"queue order: patch {s.queue.position} of {s.queue.total} in {where}/series"
+            why = f"in queue order: patch {s.queue.position} of {s.queue.total} of {where}/series"
             out.append(replace(s, position=in_queue[s.sha], order_reason=why))
             continue
         if s.sha not in position:

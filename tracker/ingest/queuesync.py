@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.config import Config, SourceConfig
-from tracker.errors import GitError, RepositoryError, SourceError
+from tracker.errors import GitError, RepositoryError, SourceError, TrackerError
 from tracker.gitio import GitRepo, TreeEntry
 from tracker.ingest.stablequeue import QueueFile, git_form, parse_queue_file, parse_series
 from tracker.ingest.stablequeue import release_of as _release_of
@@ -61,7 +61,7 @@ def sync_queue(config: Config, s: Session, source: Source, src: SourceConfig) ->
         head = repo.resolve("HEAD")
     except (RepositoryError, GitError) as exc:
         raise SourceError(f"source '{src.name}': {exc}") from None
-    except Exception as exc:  # an unborn HEAD (an empty clone) and the like
+    except TrackerError as exc:  # an unborn HEAD (an empty clone)
         raise SourceError(f"source '{src.name}': cannot read HEAD of {src.path}: {exc}") from None
     cursor = _cursor(source.cursor)
     dirs = queue_dirs(config, src)
