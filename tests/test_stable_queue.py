@@ -683,4 +683,7 @@ def test_dashboard_shows_the_queue(qworld: QueueWorld, tmp_path: Path) -> None:
     branch = json.loads((out / "branch-linux-6.12.y.json").read_text())
     first = [(s["position"], s["sha"], s["status"]) for s in branch["ordered"][:2]]
     assert first == [(1, w.shas["f2"], "queued"), (2, w.shas["f1"], "queued")]
+    change = json.loads((out / f"change-{w.shas['f1']}.json").read_text())
+    [ev] = [e for e in change["timeline"] if e["kind"] == "queue-queued"]
+    assert ev["text"] == "queued for 6.12 (position 2 of 3) as queue-6.12/f1.patch"
     store.close()

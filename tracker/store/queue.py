@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -167,3 +168,19 @@ def queue_entries(
         )
         for r, name in rows
     ]
+
+
+def queue_history(s: Session, sha: str) -> list[tuple[datetime | None, str, str, str, str]]:
+    """(when, kind, where, text, file) for each queue row of one upstream commit (timelines)."""
+    out: list[tuple[datetime | None, str, str, str, str]] = []
+    for r in s.scalars(select(QueuePatch).where(QueuePatch.upstream_sha == sha)):
+        file = f"{r.directory}/{r.filename}"
+        if r.state == QUEUE_QUEUED:
+            text = f"queued for {r.series} (position {r.position} of {r.total}) as {file}"
+        elif r.state == QUEUE_RELEASED:
+            text = f"released in {r.release} (stable-queue {file})"
+        else:
+            head = (r.dropped_head or r.head)[:12]
+            text = f"dropped from the {r.series} queue at stable-queue {head} ({file})"
+        out.append((r.changed_at, f"queue-{r.state}", r.series, text, file))
+    return out
