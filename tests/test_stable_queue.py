@@ -54,7 +54,7 @@ def test_release_directories_of_a_series() -> None:
 
 
 def test_real_queue_files_parse() -> None:
-    mm = parse_queue_file(REAL_MM.read_bytes())
+    mm = parse_queue_file(REAL_MM.read_bytes(), with_diff=True)
     assert mm.subject == "mm: fix lazy mmu docs and usage"
     assert mm.upstream == REAL_MM_SHA
     assert mm.author == "Ryan Roberts <ryan.roberts@arm.com>"
@@ -125,7 +125,7 @@ def build_world(root: Path) -> QueueWorld:
     files = _culprit_files()
     images = {}
     for real in (REAL_MM, REAL_SPARC):
-        diff = parse_queue_file(real.read_bytes()).diff
+        diff = parse_queue_file(real.read_bytes(), with_diff=True).diff
         assert diff is not None
         for path, (_, _, hunks) in _hunks_by_file(diff.text).items():
             images[path] = _images(path, hunks)
@@ -464,7 +464,7 @@ def test_real_queue_patch_ids_are_gits(qworld: QueueWorld) -> None:
     the one git gives the mainline commit with the same change."""
     repo = GitRepo(qworld.linux)
     for name, real in (("mm", REAL_MM), ("sparc", REAL_SPARC)):
-        diff = parse_queue_file(real.read_bytes()).diff
+        diff = parse_queue_file(real.read_bytes(), with_diff=True).diff
         assert diff is not None
         [queue_id] = repo.stable_patch_ids([git_form(diff)])
         assert queue_id is not None

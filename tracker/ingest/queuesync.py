@@ -119,10 +119,21 @@ class _Reader:
         self.report = report
         self.at = datetime.fromtimestamp(repo.commit_time(head), UTC)
         self.pending = _Pending()
-        self.rows: dict[tuple[str, str], QueuePatch] = {
-            (r.directory, r.filename): r
-            for r in s.scalars(select(QueuePatch).where(QueuePatch.source_id == source.id))
-        }
+        # Rows of the directories read at this head, loaded as each is reached: the releases of
+        # a long series hold tens of thousands of rows that a new head rarely touches.
+        self.rows: dict[tuple[str, str], QueuePatch] = {}
+        self._loaded: set[str] = set()
+
+    def _load(self, directory: str) -> None:
+        if directory in self._loaded:
+            return
+        self._loaded.add(directory)
+        for r in self.s.scalars(
+            select(QueuePatch).where(
+                QueuePatch.source_id == self.source.id, QueuePatch.directory == directory
+            )
+        ):
+            self.rows[(r.directory, r.filename)] = r
 
     def run(self, dirs: Sequence[tuple[str, str]]) -> None:
         top = {e.name: e for e in self.repo.tree_entries(self.head)}
@@ -144,6 +155,7 @@ class _Reader:
         directory = f"releases/{release}"
         if self.trees.get(directory) == entry.oid:
             return
+        self._load(directory)
         files = [e for e in self.repo.tree_entries(entry.oid) if _is_patch(e)]
         self._read_files(series, directory, files, state=RELEASED, release=release)
         names = {e.name for e in files}
@@ -156,6 +168,7 @@ class _Reader:
     def _queue(self, series: str, directory: str, tree: TreeEntry | None) -> None:
         if tree is not None and self.trees.get(directory) == tree.oid:
             return
+        self._load(directory)
         entries = self.repo.tree_entries(tree.oid) if tree else []
         files = {e.name: e for e in entries if e.kind == "blob"}
         names: list[str] = []
@@ -201,12 +214,19 @@ class _Reader:
 
     def _released(self, series: str) -> dict[str, str]:
         """File name and upstream sha -> the release of ``series`` that carries it."""
+        self.s.flush()
         out: dict[str, str] = {}
-        for (d, name), r in self.rows.items():
-            if d.startswith("releases/") and r.series == series and r.release:
-                out.setdefault(name, r.release)
-                if r.upstream_sha:
-                    out.setdefault(r.upstream_sha, r.release)
+        for name, up, release in self.s.execute(
+            select(QueuePatch.filename, QueuePatch.upstream_sha, QueuePatch.release).where(
+                QueuePatch.source_id == self.source.id,
+                QueuePatch.series == series,
+                QueuePatch.directory.startswith("releases/"),
+            )
+        ):
+            if release:
+                out.setdefault(name, release)
+                if up:
+                    out.setdefault(up, release)
         return out
 
     # -- files -------------------------------------------------------------------------------
@@ -312,27 +332,32 @@ def link_queue(s: Session) -> int:
 
     Runs after each queue sync and each git sync: a patch read before its commit was synced
     (or before the commit's patch-id was computed) is linked as soon as the store has it."""
-    rows = list(
-        s.scalars(
-            select(QueuePatch).where(
-                QueuePatch.upstream_sha.is_(None), QueuePatch.patch_id.is_not(None)
-            )
-        )
-    )
+    s.flush()
+    matches: dict[int, tuple[int, str]] = {}
+    for row_id, sha, order in s.execute(
+        select(QueuePatch.id, Commit.sha, Commit.mainline_order)
+        .join(Commit, Commit.patch_id == QueuePatch.patch_id)
+        .where(QueuePatch.upstream_sha.is_(None), Commit.mainline.is_(True))
+    ):
+        # The oldest mainline commit with the id, as backports on branches are linked.
+        key = (order if order is not None else 1 << 62, sha)
+        if row_id not in matches or key < matches[row_id]:
+            matches[row_id] = key
     linked = 0
-    for row in rows:
-        match = s.scalars(
-            select(Commit.sha)
-            .where(Commit.patch_id == row.patch_id, Commit.mainline.is_(True))
-            .order_by(Commit.mainline_order)
-        ).first()
-        if match:
-            row.upstream_sha, row.link_rule, row.error = match, PATCH_ID, None
+    for row in s.scalars(
+        select(QueuePatch).where(
+            QueuePatch.upstream_sha.is_(None), QueuePatch.patch_id.is_not(None)
+        )
+    ):
+        if row.id in matches:
+            row.upstream_sha, row.link_rule, row.error = matches[row.id][1], PATCH_ID, None
             linked += 1
-        else:
-            row.error = (
-                f"{row.directory}/{row.filename}: not linked: no upstream line, and no mainline "
-                f"commit synced so far has its patch-id {str(row.patch_id)[:12]} (linked when "
-                "one is)"
-            )
+            continue
+        error = (
+            f"{row.directory}/{row.filename}: not linked: no upstream line, and no mainline "
+            f"commit synced so far has its patch-id {str(row.patch_id)[:12]} (linked when "
+            "one is)"
+        )
+        if row.error != error:
+            row.error = error
     return linked

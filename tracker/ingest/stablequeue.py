@@ -47,7 +47,7 @@ class QueueFile:
     stable_dep_of: tuple[ShaRef, ...]
     diff: Diff | None
     # The message after the headers (and in-body From:), and what follows its ``---`` line
-    # (diffstat and diff), as the file has them.
+    # (diffstat and diff), as the file has them. ``diff`` is None unless it was parsed.
     message: str
     patch: str
 
@@ -92,8 +92,11 @@ def _headers(lines: list[str]) -> tuple[dict[str, str], int]:
     return headers, i
 
 
-def parse_queue_file(data: bytes) -> QueueFile:
-    """Subject, author, upstream reference, Stable-dep-of: lines and the diff of one file."""
+def parse_queue_file(data: bytes, *, with_diff: bool = False) -> QueueFile:
+    """Subject, author, upstream reference, Stable-dep-of: lines and the diff of one file.
+
+    The diff is parsed only when the file has no upstream line (its patch-id is then the link)
+    or ``with_diff`` asks for it: a first sync reads tens of thousands of released patches."""
     text = data.decode("utf-8", "surrogateescape").replace("\r\n", "\n")
     lines = text.split("\n")
     headers, start = _headers(lines)
@@ -105,18 +108,20 @@ def parse_queue_file(data: bytes) -> QueueFile:
     if j < len(body) and body[j].startswith("From:"):
         author = body[j][5:].strip() or author
         body = body[j + 1 :]
-    message, _ = split_message("\n".join(body))
+    body_text = "\n".join(body)
+    # format-patch's "---" line ends the message; files without one are split at their diff.
     sep = next((i for i, ln in enumerate(body) if ln == "---"), None)
-    diff = parse_diff("\n".join(body))
     if sep is not None:
+        message = "\n".join(body[:sep]).strip("\n")
         patch = "\n".join(body[sep + 1 :]).strip("\n") + "\n"
     else:
-        patch = diff.text if diff else ""
+        message, raw = split_message(body_text)
+        patch = raw or ""
     trailers = parse_trailers(message, UPSTREAM_PATTERNS)
     subject = parse_subject(headers.get("subject", "")).subject if "subject" in headers else ""
     if not subject:
-        first = next((ln.strip() for ln in message.split("\n") if ln.strip()), "")
-        subject = first
+        subject = next((ln.strip() for ln in message.split("\n") if ln.strip()), "")
+    diff = parse_diff(body_text) if with_diff or not trailers.upstream else None
     return QueueFile(
         subject=subject,
         author=author,
