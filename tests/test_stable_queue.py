@@ -687,3 +687,64 @@ def test_dashboard_shows_the_queue(qworld: QueueWorld, tmp_path: Path) -> None:
     [ev] = [e for e in change["timeline"] if e["kind"] == "queue-queued"]
     assert ev["text"] == "queued for 6.12 (position 2 of 3) as queue-6.12/f1.patch"
     store.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Queue rules over plain values
+
+
+def test_queue_rules_over_plain_values() -> None:
+    from tracker.plan import (
+        BranchView,
+        CommitInfo,
+        Fix,
+        FixRef,
+        Prerequisite,
+        QueueSlot,
+        World,
+        decide,
+    )
+
+    old, new, fix, pre = "a" * 40, "b" * 40, "c" * 40, "d" * 40
+    commits = {
+        old: CommitInfo(old, "culprit old", True, "v6.1", 0, 1),
+        new: CommitInfo(new, "culprit new", True, "v6.6", 1, 2),
+        fix: CommitInfo(fix, "fix", True, None, None, 3),
+        pre: CommitInfo(pre, "prep", True, None, None, 4),
+    }
+    view = BranchView("linux-6.1.y", "v6.1", 0, (6, 1), ())
+    # Its culprit is newer than the branch: not needed, but the stable team queued it.
+    f = Fix(commits[fix], ("t",), (FixRef(new[:12], new, "sha", "", False),))
+    slot = QueueSlot("6.1", "queued", "queue-6.1/fix.patch", 2, 5, None, "e" * 40)
+    [step] = decide(view, [f], World(commits=commits, queue={fix: (slot,)})).steps
+    assert step.status == "queued" and step.position == 1
+    assert any(
+        e.startswith("tracker's own decision without the queue: not-needed") for e in step.evidence
+    )
+    # Another series' queue says nothing about this branch.
+    other = QueueSlot("6.6", "queued", "queue-6.6/fix.patch", 1, 1, None, "e" * 40)
+    [step] = decide(view, [f], World(commits=commits, queue={fix: (other,)})).steps
+    assert step.status == "not-needed"
+    # A needed fix whose prerequisite is queued: no prerequisite step, the queue goes first.
+    needed = Fix(commits[fix], ("t",), (FixRef(old[:12], old, "sha", "", False),))
+    pslot = QueueSlot("6.1", "queued", "queue-6.1/prep.patch", 1, 1, None, "e" * 40)
+    p = decide(
+        view,
+        [needed],
+        World(commits=commits, queue={pre: (pslot,)}),
+        prerequisites=[Prerequisite(pre, fix, "verified")],
+    )
+    assert [(s.sha, s.status) for s in p.steps] == [(fix, "needed")]
+    assert any("queued for 6.1 (position 1 of 1)" in e for e in p.steps[0].evidence)
+    # Both queued, the prerequisite after the fix: flagged.
+    late = QueueSlot("6.1", "queued", "queue-6.1/prep.patch", 3, 5, None, "e" * 40)
+    p = decide(
+        view,
+        [needed],
+        World(
+            commits=commits,
+            queue={fix: (slot,), pre: (late,)},
+            stable_deps={fix: (Prerequisite(pre, fix, "Stable-dep-of"),)},
+        ),
+    )
+    assert p.steps[0].flags and "queued after it (position 3, this is 2)" in p.steps[0].flags[0]
