@@ -444,6 +444,11 @@ def test_queue_history(qworld: QueueWorld, db_url: str) -> None:
         sha: st.to_dict() for sha, st in steps.items()
     }
 
+    # reparse parses every queue file again from the clone: same rows.
+    counts = service.reparse(cfg, store)
+    assert counts.documents == 6  # the files at this head: releases/6.12.2/*, f5, orphan
+    assert rows(store) == before
+
     # status: the queue position and the release, in text and JSON.
     rep = service.status(cfg, store, sh["f5"])
     row = rep.rows[0]

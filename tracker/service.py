@@ -150,6 +150,19 @@ def reparse(config: Config, store: Store) -> IngestCounts:
                 ms = MailStore(s, config.upstream_patterns, doc.source_id, name, config.stable_list)
                 total.add(ms.ingest(doc, document_bytes(doc)))
     settle_and_link(store)
+    # The stable queue keeps no documents: its files are parsed again from the local clone.
+    queues = [src for src in config.sources if src.kind == "stable-queue"]
+    if queues:
+        from tracker.ingest.queuesync import forget_reads
+        from tracker.ingest.sources import SourceSync
+
+        with store.session() as s:
+            forget_reads(s, [src.name for src in queues])
+        sync = SourceSync(config, store)
+        for src in queues:
+            rep = sync.sync_one(src)
+            total.documents += rep.counts.documents
+            total.errors += rep.counts.errors + ([rep.failed] if rep.failed else [])
     return total
 
 

@@ -117,6 +117,8 @@ class _Reader:
         trees = cursor.get("trees")
         self.trees: dict[str, str] = dict(trees) if isinstance(trees, dict) else {}
         self.report = report
+        # tracker reparse: every file is parsed again, whatever its blob.
+        self.force = bool(cursor.pop("force", False))
         self.at = datetime.fromtimestamp(repo.commit_time(head), UTC)
         self.pending = _Pending()
         # Rows of the directories read at this head, loaded as each is reached: the releases of
@@ -241,7 +243,9 @@ class _Reader:
         release: str | None,
     ) -> None:
         todo = [
-            e for e in files if (r := self.rows.get((directory, e.name))) is None or r.blob != e.oid
+            e
+            for e in files
+            if self.force or (r := self.rows.get((directory, e.name))) is None or r.blob != e.oid
         ]
         blobs = self.repo.blobs([e.oid for e in todo])
         for e in todo:
@@ -361,3 +365,11 @@ def link_queue(s: Session) -> int:
         if row.error != error:
             row.error = error
     return linked
+
+
+def forget_reads(s: Session, source_names: Sequence[str]) -> None:
+    """Make the next sync of these queue sources parse every file again (``tracker reparse``).
+
+    States and positions stay: they come from ``series``, which is read again too."""
+    for src in s.scalars(select(Source).where(Source.name.in_(list(source_names)))):
+        src.cursor = json.dumps({"force": True})
