@@ -48,6 +48,14 @@ class LogEntry:
         return self.message.split("\n", 1)[0].strip()
 
 
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str  # "blob", "tree" or "commit"
+    oid: str
+    name: str
+
+
 class GitRepo:
     # Bytes per read of a streamed git output; tests shrink it to put boundaries everywhere.
     read_size = 1 << 16
@@ -306,6 +314,73 @@ class GitRepo:
         return self._run_stdin(
             ["log", "-1", "--format=%B", "--end-of-options", check_sha(sha), "--"]
         ).rstrip("\n")
+
+    def commit_time(self, sha: str) -> int:
+        """Committer time of one commit (seconds since the epoch)."""
+        return int(self._run("log", "-1", "--format=%ct", "--end-of-options", check_sha(sha), "--"))
+
+    def tree_entries(self, tree_ish: str) -> list[TreeEntry]:
+        """The entries of one tree (``<commit>`` or a tree id), names as git stores them.
+
+        Only an object id is passed: directory and file names never reach a command line."""
+        out = self._run_bytes(
+            ["ls-tree", "-z", "--full-tree", "--end-of-options", check_sha(tree_ish)]
+        )
+        entries: list[TreeEntry] = []
+        for rec in out.split(b"\0"):
+            if not rec:
+                continue
+            meta, _, name = rec.partition(b"\t")
+            mode, kind, oid = meta.decode("ascii").split()
+            entries.append(TreeEntry(mode, kind, oid, name.decode("utf-8", "surrogateescape")))
+        return entries
+
+    def blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
+        """The contents of these blobs, byte for byte, in one ``git cat-file --batch``."""
+        todo = list(dict.fromkeys(check_sha(o) for o in oids))
+        if not todo:
+            return {}
+        raw = self._run_bytes(["cat-file", "--batch"], ("\n".join(todo) + "\n").encode())
+        out: dict[str, bytes] = {}
+        pos = 0
+        while pos < len(raw):
+            end = raw.index(b"\n", pos)
+            head = raw[pos:end].decode("ascii", "replace").split()
+            pos = end + 1
+            if len(head) == 2 and head[1] == "missing":
+                continue
+            if len(head) != 3:
+                raise GitError(f"unexpected git cat-file output in {self.path}: {head!r}")
+            size = int(head[2])
+            out[head[0]] = raw[pos : pos + size]
+            pos += size + 1
+        return out
+
+    def apply_stat(self, patches: bytes) -> str:
+        """The diffstat of patch text (any form git apply reads), fed on stdin."""
+        out = self._run_bytes(["apply", "--stat", "-"], patches)
+        return out.decode("utf-8", "replace").rstrip("\n")
+
+    def stable_patch_ids(self, diffs: Sequence[bytes]) -> list[str | None]:
+        """``git patch-id --stable`` of each diff (git form), fed on stdin, in order.
+
+        Each diff gets a numbered ``commit`` line so that the answers can be told apart; a diff
+        git finds nothing in gets None."""
+        if not diffs:
+            return []
+        data = b"".join(
+            f"commit {i:040x}\n".encode() + d + (b"" if d.endswith(b"\n") else b"\n")
+            for i, d in enumerate(diffs)
+        )
+        out = self._run_bytes(["patch-id", "--stable"], data).decode("ascii", "replace")
+        ids: list[str | None] = [None] * len(diffs)
+        for line in out.splitlines():
+            pid, _, tag = line.partition(" ")
+            if tag.strip():
+                i = int(tag.strip(), 16)
+                if 0 <= i < len(ids):
+                    ids[i] = pid
+        return ids
 
     def _run_stdin(self, args: list[str], data: str = "") -> str:
         # Text out with replacement: diffs and messages are not always valid UTF-8.

@@ -213,6 +213,16 @@ class SourceSync:
         finally:
             self._close_pool()
 
+    def stable_queue(self, src: SourceConfig, report: SourceReport) -> None:
+        from tracker.ingest.queuesync import sync_queue
+
+        with self.store.session() as s:
+            res = sync_queue(self.config, s, self._source_row(s, src), src)
+        report.counts.documents += res.read
+        report.counts.stable_events += res.changed
+        report.counts.errors += res.errors
+        self.progress(src.name, res.read)
+
     def _mapper(self, n: int) -> Mapper | None:
         """Parse big batches on every core: parsing, not SQLite, is the cost per message."""
         if n < _POOL_MIN or (os.cpu_count() or 1) < 2:
@@ -377,6 +387,7 @@ _HANDLERS: dict[str, Callable[[SourceSync, SourceConfig, SourceReport], None]] =
     "lore-search": SourceSync.inbox_feed,
     "lore-thread": SourceSync.lore_thread,
     "cgit-atom": SourceSync.cgit_feed,
+    "stable-queue": SourceSync.stable_queue,
 }
 
 

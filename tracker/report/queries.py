@@ -29,6 +29,7 @@ from tracker.store.models import (
     Tag,
     Trailer,
 )
+from tracker.store.queue import queue_history
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,9 @@ def source_events(s: Session, sha: str) -> list[Event]:
         ):
             text = f"{st.filename}: {st.state}" + (f" ({st.reason})" if st.reason else "")
             events.append(Event(_aware(st.at), "mm", "-mm", text, st.message_id))
+    # What stable-queue clones recorded (tracker.store.queue).
+    for at, kind, where, text, ref in queue_history(s, sha):
+        events.append(Event(_aware(at), kind, where, text, ref))
     for ev in s.scalars(select(StableEvent).where(StableEvent.upstream_sha == sha)):
         try:
             details = json.loads(ev.details or "{}")
