@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("upstream_sha", sa.String(length=40), nullable=True),
         sa.Column("link_rule", sa.String(length=32), nullable=True),
         sa.Column("patch_id", sa.String(length=40), nullable=True),
+        sa.Column("paths_key", sa.String(length=40), nullable=True),
         sa.Column("stable_dep_of", sa.Text(), nullable=False),
         sa.Column("head", sa.String(length=40), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),

@@ -33,6 +33,7 @@ from tracker.store.models import (
     CommitTopic,
     Edge,
     Message,
+    QueuePatch,
     Source,
     SyncRun,
     Tag,
@@ -597,7 +598,7 @@ class GitSync:
             )
             if up is None
         ]
-        wanted = {key for _, _, key in orphans} | self._mail_keys(s)
+        wanted = {key for _, _, key in orphans} | self._mail_keys(s) | _queue_keys(s)
         wanted -= {None, NO_PATHS}
         todo = {sha for sha, pid, _ in orphans if pid is None}
         for chunk in chunked(sorted(k for k in wanted if k is not None), 500):
@@ -854,10 +855,22 @@ def _merged(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
 
 
 def _mail_marker(s: Session) -> str:
-    """Mails with a patch-id: a new one may be waiting for a commit's patch-id."""
-    return str(
-        s.scalar(select(func.count()).select_from(Message).where(Message.patch_id.is_not(None)))
-        or 0
+    """Mails and queued patches with a patch-id: a new one may be waiting for a commit's."""
+    mails = s.scalar(select(func.count()).select_from(Message).where(Message.patch_id.is_not(None)))
+    queued = s.scalar(
+        select(func.count()).select_from(QueuePatch).where(QueuePatch.patch_id.is_not(None))
+    )
+    return f"{mails or 0}:{queued or 0}"
+
+
+def _queue_keys(s: Session) -> set[str | None]:
+    """Path keys of the stable-queue patches that carry no upstream line (linked by patch-id)."""
+    return set(
+        s.scalars(
+            select(QueuePatch.paths_key).where(
+                QueuePatch.upstream_sha.is_(None), QueuePatch.patch_id.is_not(None)
+            )
+        )
     )
 
 

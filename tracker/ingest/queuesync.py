@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from tracker.config import Config, SourceConfig
 from tracker.errors import GitError, RepositoryError, SourceError, TrackerError
 from tracker.gitio import GitRepo, TreeEntry
+from tracker.ingest.mailstore import diff_paths_key
 from tracker.ingest.stablequeue import QueueFile, git_form, parse_queue_file, parse_series
 from tracker.ingest.stablequeue import release_of as _release_of
 from tracker.store.models import Commit, QueuePatch, Source
@@ -270,6 +271,7 @@ class _Reader:
         row.author = f.author
         row.stable_dep_of = json.dumps([[r.sha, r.subject or ""] for r in f.stable_dep_of])
         row.patch_id = None
+        row.paths_key = None
         row.error = None
         if f.upstream:
             row.upstream_sha, row.link_rule = f.upstream.lower(), UPSTREAM_LINE
@@ -285,6 +287,7 @@ class _Reader:
             row.error = f"{row.directory}/{row.filename}: no upstream line and no diff"
             self._error(row.error)
             return
+        row.paths_key = diff_paths_key(f.diff)
         self.pending.rows.append(row)
         self.pending.diffs.append(git_form(f.diff))
 

@@ -376,6 +376,9 @@ class QueuePatch(Base):
     upstream_sha: Mapped[str | None] = mapped_column(SHA)
     link_rule: Mapped[str | None] = mapped_column(String(32))
     patch_id: Mapped[str | None] = mapped_column(SHA, index=True)
+    # tracker.pathkey of the diff, for a patch with no upstream line: mainline commits with the
+    # same key get a patch-id computed so that this patch can link by it.
+    paths_key: Mapped[str | None] = mapped_column(String(40))
     # JSON list of [sha, subject] from the patch's Stable-dep-of: lines.
     stable_dep_of: Mapped[str] = mapped_column(Text, default="[]")
     # The queue head at which the patch entered its current state, and that commit's time.
