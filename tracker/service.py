@@ -419,6 +419,8 @@ def status(config: Config, store: Store, query: str) -> StatusReport:
 
 def _commit_status(s: Session, config: Config, commits: list[Commit]) -> list[StatusReport]:
     """Each commit's decision on every branch; one plan per branch however many commits."""
+    if not commits:
+        return []  # a posting none of whose patches is merged yet: no decision to look up
     rows: dict[str, list[StatusRow]] = {c.sha: [] for c in commits}
     decided = _stored_steps(s, config, [c.sha for c in commits])
     if decided is None:
