@@ -5,7 +5,7 @@
 prerequisites, the configuration's branches and topics), so ``status`` can tell whether the
 stored decisions still stand without deciding every plan again.
 
-Revision ID: 0007p
+Revision ID: 0007s
 Revises: 0006m
 Create Date: 2026-11-30
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007p"
+revision: str = "0007s"
 down_revision: str | None = "0006m"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
