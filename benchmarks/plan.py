@@ -51,7 +51,7 @@ from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from tracker import service
 from tracker.config import Config, load_config
@@ -811,14 +811,42 @@ def status_query(config: Config, store: Store) -> str:
 
 
 def measure_status(config: Config, store: Store, prof_dir: Path | None, tag: str = "") -> Any:
-    """``tracker status SHA`` in process: one decision per configured branch."""
+    """``tracker status SHA`` in process: one decision per configured branch.
+
+    Twice: with every branch's plan stored since the last sync (what ``plan`` after each cron
+    sync leaves; status answers from it), and cold, as right after a sync before any ``plan``
+    (status decides every branch's plan)."""
     query = status_query(config, store)
+    for name, _base in BRANCHES:
+        service.plan(config, store, name)
     times: list[float] = []
+    cold: list[float] = []
     for rep in range(3):
         out = prof_dir / f"status{tag}.prof" if prof_dir and rep == 0 else None
-        t, _ = profiled(partial(service.status, config, store, query), out)
+        t, warm_answer = profiled(partial(service.status, config, store, query), out)
         times.append(t)
-    return {"query": query, "min_s": min(times), "median_s": statistics.median(times)}
+    with store.session() as s:
+        stored = list(s.execute(select(models.Branch.id, models.Branch.plan_inputs)))
+    for rep in range(3):
+        with store.session() as s:
+            s.execute(update(models.Branch).values(plan_inputs=None))
+        out = prof_dir / f"status{tag}-cold.prof" if prof_dir and rep == 0 else None
+        t, cold_answer = profiled(partial(service.status, config, store, query), out)
+        cold.append(t)
+    if warm_answer.to_dict() != cold_answer.to_dict():
+        raise SystemExit(f"status {query}: the stored plans answer differently from new ones")
+    with store.session() as s:
+        for bid, inputs in stored:
+            s.execute(
+                update(models.Branch).where(models.Branch.id == bid).values(plan_inputs=inputs)
+            )
+    return {
+        "query": query,
+        "min_s": min(times),
+        "median_s": statistics.median(times),
+        "cold_min_s": min(cold),
+        "cold_median_s": statistics.median(cold),
+    }
 
 
 def measure_with_mail(config: Config, store: Store, prof_dir: Path | None) -> dict[str, Any]:
@@ -1064,7 +1092,8 @@ def table(fig: dict[str, Any]) -> str:
         (
             "status SHA (no mail)",
             f"min {ms['status']['min_s']:.3f} s, median {ms['status']['median_s']:.3f} s "
-            f"({len(BRANCHES)} branches)",
+            f"({len(BRANCHES)} branches, plans stored since the last sync); "
+            f"cold (deciding every plan) min {ms['status']['cold_min_s']:.3f} s",
         ),
     ]
     mail = ms.get("mail")
@@ -1088,7 +1117,9 @@ def table(fig: dict[str, Any]) -> str:
             (
                 "status SHA with mail",
                 f"min {mail['status']['min_s']:.3f} s, median {mail['status']['median_s']:.3f} s "
-                f"(no mail {ms['status']['min_s']:.3f} s)",
+                f"(no mail {ms['status']['min_s']:.3f} s); cold min "
+                f"{mail['status']['cold_min_s']:.3f} s "
+                f"(no mail {ms['status']['cold_min_s']:.3f} s)",
             )
         )
     rows += [

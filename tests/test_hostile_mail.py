@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tracker import service
 from tracker.config import parse_config
 from tracker.errors import SourceError
-from tracker.ingest.mailstore import analyse
+from tracker.ingest.mailparse import analyse
 from tracker.parse.mail import normalize_msgid, parse_from, parse_mail, parse_msgid, split_mbox
 from tracker.store.models import Document, Message
 

@@ -6,6 +6,7 @@ Kept apart from cli.py so that tests drive the same code paths without a termina
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
@@ -33,12 +34,14 @@ from tracker.revisions import check_sha
 from tracker.store.db import Store
 from tracker.store.models import (
     Branch,
+    BranchPrerequisite,
     BranchState,
     Change,
     Commit,
     Document,
     Edge,
     Message,
+    SyncRun,
     Trailer,
 )
 from tracker.store.postings import PostingView, find_posting, msgid_of, posting_view
@@ -138,6 +141,8 @@ def reparse(config: Config, store: Store) -> IngestCounts:
     configured = {src.name: list_of(src) for src in config.sources}
     with store.session() as s:
         clear_derived(s)
+        # No sync run records a reparse: the stored plans' digests cannot see it.
+        s.execute(update(Branch).values(plan_inputs=None))
         ids = list(s.scalars(select(Document.id).order_by(Document.id)))
         lists = {
             sid: configured.get(name) for sid, name in s.execute(select(Source.id, Source.name))
@@ -210,8 +215,10 @@ def decide_plan(
 
 
 def save_plan(s: Session, branch: str, p: Plan) -> None:
-    """Store a whole plan's decisions in the caller's transaction (what ``plan`` does)."""
-    _save_states(s, branch, p)
+    """Store a whole plan's decisions in the caller's transaction (what ``plan`` does).
+
+    Stored without a digest of its inputs: ``status`` decides again until ``plan`` runs."""
+    _save_states(s, branch, p, None)
 
 
 def _decide_plan(
@@ -253,39 +260,75 @@ def plan(config: Config, store: Store, branch: str, topic: str | None = None) ->
     if topic is not None:
         config.topic(topic)
     with store.session() as s:
+        # Read before the plan: a sync committing meanwhile then makes the digest stale, never
+        # the stored plan newer than its digest says.
+        inputs = plan_inputs(s, config) if topic is None and not store.read_only else None
         result = _plan_in_session(s, config, b, topic)
         # A read-only store (another user's) still answers; it just cannot remember the answer.
         if topic is None and not store.read_only:
-            _save_states(s, b.name, result)
+            _save_states(s, b.name, result, inputs)
     return result
 
 
-def _save_states(s: Session, branch: str, p: Plan) -> None:
+def plan_inputs(s: Session, config: Config) -> str | None:
+    """A digest of everything a plan reads, or None while a sync is running.
+
+    Every change to the store's facts is made by a sync run (git, mail, feeds), which records
+    itself in ``sync_runs``; verified prerequisites come from ``check``; the rest is the
+    configuration. A stored plan whose digest equals the current one is the plan that would be
+    decided now."""
+    running, last_run, last_end = s.execute(
+        select(
+            func.count(SyncRun.id).filter(SyncRun.status == "running"),
+            func.max(SyncRun.id),
+            func.max(SyncRun.finished_at),
+        )
+    ).one()
+    if running:
+        return None
+    prereqs, prereq_at = s.execute(
+        select(func.count(), func.max(BranchPrerequisite.found_at)).select_from(BranchPrerequisite)
+    ).one()
+    wanted = (config.branches, config.topics, config.upstream_patterns, config.stable_list)
+    text = f"{last_run}|{last_end}|{prereqs}|{prereq_at}|{wanted!r}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _save_states(s: Session, branch: str, p: Plan, inputs: str | None) -> None:
     """Keep the latest decision per change; rows that did not change are not rewritten.
 
     Plain columns and bulk statements: a kernel branch has ten thousand decisions, and ORM
-    objects for each cost more than deciding them.
+    objects for each cost more than deciding them. ``inputs`` is :func:`plan_inputs` as read
+    before the plan was decided (None: status must not reuse these rows).
     """
     branch_id = s.scalar(select(Branch.id).where(Branch.name == branch))
     if branch_id is None:
         return
+    s.execute(update(Branch).where(Branch.id == branch_id).values(plan_inputs=inputs))
     now = datetime.now(UTC)
     existing = {
-        sha: (status, reason, evidence, position)
-        for sha, status, reason, evidence, position in s.execute(
+        sha: (status, reason, evidence, position, whole)
+        for sha, status, reason, evidence, position, whole in s.execute(
             select(
                 BranchState.sha,
                 BranchState.status,
                 BranchState.reason,
                 BranchState.evidence,
                 BranchState.position,
+                BranchState.step,
             ).where(BranchState.branch_id == branch_id)
         )
     }
     inserts: list[dict[str, object]] = []
     updates: list[dict[str, object]] = []
     for step in p.steps:
-        values = (step.status, step.reason, json.dumps(list(step.evidence)), step.position)
+        values = (
+            step.status,
+            step.reason,
+            json.dumps(list(step.evidence)),
+            step.position,
+            json.dumps(step.to_dict()),
+        )
         old = existing.pop(step.sha, None)
         if old == values:
             continue
@@ -296,6 +339,7 @@ def _save_states(s: Session, branch: str, p: Plan) -> None:
             "reason": values[1],
             "evidence": values[2],
             "position": values[3],
+            "step": values[4],
             "computed_at": now,
         }
         (inserts if old is None else updates).append(row)
@@ -406,11 +450,16 @@ def status(config: Config, store: Store, query: str) -> StatusReport:
 
 def _commit_status(s: Session, config: Config, commits: list[Commit]) -> list[StatusReport]:
     """Each commit's decision on every branch; one plan per branch however many commits."""
+    if not commits:
+        return []  # a posting none of whose patches is merged yet: no decision to look up
     rows: dict[str, list[StatusRow]] = {c.sha: [] for c in commits}
-    with _collector_paused():
-        plans = _plans_for_every_branch(s, config)
+    decided = _stored_steps(s, config, [c.sha for c in commits])
+    if decided is None:
+        with _collector_paused():
+            plans = _plans_for_every_branch(s, config)
+        decided = {name: {st.sha: st for st in p.steps} for name, p in plans.items()}
     for b in config.branches:
-        steps = {st.sha: st for st in plans[b.name].steps}
+        steps = decided[b.name]
         for c in commits:
             step = steps.get(c.sha) or _single(s, b, c)
             rows[c.sha].append(StatusRow(b.name, step))
@@ -418,6 +467,58 @@ def _commit_status(s: Session, config: Config, commits: list[Commit]) -> list[St
         StatusReport(sha=c.sha, subject=c.subject, rows=tuple(rows[c.sha]), posting=_posted(s, c))
         for c in commits
     ]
+
+
+def _stored_steps(s: Session, config: Config, shas: list[str]) -> dict[str, dict[str, Step]] | None:
+    """These commits' decisions as every branch's stored plan has them, when each stored plan
+    read what the store holds now (:func:`plan_inputs`); else None, and status decides anew.
+
+    A commit no stored plan lists was no step of the plan then and is none now."""
+    inputs = plan_inputs(s, config)
+    if inputs is None or not config.branches:
+        return None
+    names = [b.name for b in config.branches]
+    ids = {
+        name: bid
+        for bid, name, stored in s.execute(
+            select(Branch.id, Branch.name, Branch.plan_inputs).where(Branch.name.in_(names))
+        )
+        if stored == inputs
+    }
+    if len(ids) < len(names):
+        return None
+    out: dict[str, dict[str, Step]] = {}
+    for name in names:
+        found: dict[str, Step] = {}
+        for part in chunked(shas):
+            for sha, whole in s.execute(
+                select(BranchState.sha, BranchState.step).where(
+                    BranchState.branch_id == ids[name], BranchState.sha.in_(part)
+                )
+            ):
+                if whole is None:
+                    return None
+                found[sha] = _step_from_json(whole)
+        out[name] = found
+    return out
+
+
+def _step_from_json(text: str) -> Step:
+    d = json.loads(text)
+    return Step(
+        sha=d["sha"],
+        subject=d["subject"],
+        topic=d["topic"],
+        topics=tuple(d["topics"]),
+        status=d["status"],
+        reason=d["reason"],
+        evidence=tuple(d["evidence"]),
+        position=d["position"],
+        order_reason=d["order_reason"],
+        after=tuple(d["after"]),
+        stable_sha=d["stable_sha"],
+        release=d["release"],
+    )
 
 
 def _posted(s: Session, c: Commit) -> PostingView | None:

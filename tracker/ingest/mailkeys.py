@@ -13,14 +13,8 @@ from sqlalchemy.orm import Session
 
 from tracker.errors import SourceError
 from tracker.ingest.archive import parse_archive_text
-from tracker.ingest.mailstore import (
-    ARCHIVE_TEXT,
-    MAIL,
-    MBOX,
-    analyse,
-    diff_paths_key,
-    document_bytes,
-)
+from tracker.ingest.mailparse import analyse, diff_paths_key
+from tracker.ingest.mailstore import ARCHIVE_TEXT, MAIL, MBOX, document_bytes
 from tracker.parse.mail import split_mbox
 from tracker.store.models import Document, Message
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -23,18 +24,15 @@ from tracker.errors import InvalidRevisionError, SourceError
 from tracker.ingest import stablemail
 from tracker.ingest.archive import ArchiveMessage, parse_archive_text
 from tracker.ingest.atom import CommitEntry, parse_cgit_atom
+from tracker.ingest.mailparse import Analysed, analyse, diff_paths_key
 from tracker.ingest.mmcommits import (
     MmAdded,
     MmRemoved,
-    parse_mm_commits,
     parse_mm_commits_text,
-    parse_tip_commit,
 )
-from tracker.ingest.reviews import Review, change_id_row, find_change_id, find_reviews, own_rows
-from tracker.parse.mail import Mail, parse_mail, split_mbox
-from tracker.parse.patch import Diff, parse_diff
-from tracker.parse.trailers import DEFAULT_STABLE_LIST, Trailers, parse_trailers
-from tracker.pathkey import paths_key, unquote_path
+from tracker.ingest.reviews import change_id_row, own_rows
+from tracker.parse.mail import Mail, split_mbox
+from tracker.parse.trailers import DEFAULT_STABLE_LIST
 from tracker.revisions import check_sha
 from tracker.store.models import (
     Commit,
@@ -93,77 +91,6 @@ def _sha(value: str | None) -> str | None:
     return v if len(v) == 40 else None
 
 
-@dataclass(frozen=True)
-class Analysed:
-    """Everything the parsers say about one raw mail; picklable, so it can come from a pool."""
-
-    mail: Mail | None
-    error: str | None = None
-    stable: stablemail.StableMail | None = None
-    mm: MmAdded | MmRemoved | None = None
-    tip: bool = False
-    patch_id: str | None = None
-    paths_key: str | None = None
-    has_diff: bool = False
-    trailers: Trailers | None = None
-    clean_subject: str | None = None
-    reviews: tuple[Review, ...] = ()
-    change_id: str | None = None
-
-
-def diff_paths_key(diff: Diff) -> str:
-    """The key a commit with this diff would have (tracker.pathkey)."""
-    return paths_key(unquote_path(p) for p in diff.paths)
-
-
-_DIFF_KINDS = ("review-patch", "backport", "autosel")
-
-
-def analyse(
-    raw: bytes,
-    upstream_patterns: Sequence[str] | None = None,
-    stable_list: str = DEFAULT_STABLE_LIST,
-) -> Analysed:
-    """Parse one mail with every parser that may apply. Pure: no store, no network."""
-    try:
-        mail = parse_mail(raw)
-        stable = stablemail.parse_stable_mail(mail)
-        mm = parse_mm_commits(mail) if stable is None else None
-        tip = stable is None and mm is None and parse_tip_commit(mail) is not None
-        diff = None
-        if (stable is None and mm is None) or (stable is not None and stable.kind in _DIFF_KINDS):
-            diff = parse_diff(mail.body)
-        if diff is not None and not diff.complete:
-            tags = mail.tags
-            if not tags.is_reply and not tags.is_cover:
-                # A posting whose hunks stop short was cut off or mangled in transit: its
-                # patch-id would be wrong and git could not apply it.
-                raise SourceError(
-                    "patch truncated or damaged: a hunk ends before its line counts are met"
-                )
-            diff = None  # a sketch in a reply or cover letter: kept, without a patch-id
-        trailers = parse_trailers(mail.body, upstream_patterns, stable_list) if mm is None else None
-        reviews = find_reviews(mail.body) if stable is None and mm is None else ()
-        change_id = find_change_id(mail.body) if stable is None and mm is None else None
-    except SourceError as exc:
-        return Analysed(mail=None, error=str(exc))
-    except Exception as exc:
-        return Analysed(mail=None, error=f"parser failure: {type(exc).__name__}: {exc}")
-    return Analysed(
-        mail=mail,
-        stable=stable,
-        mm=mm,
-        tip=tip,
-        patch_id=diff.patch_id if diff else None,
-        paths_key=diff_paths_key(diff) if diff else None,
-        has_diff=diff is not None,
-        trailers=trailers,
-        clean_subject=mail.tags.subject[:4000],
-        reviews=reviews,
-        change_id=change_id,
-    )
-
-
 class MailStore:
     def __init__(
         self,
@@ -216,6 +143,14 @@ class MailStore:
         | None = None,
     ) -> IngestCounts:
         """Store and record many single-mail documents with one flush (the mirror hot path)."""
+        with _lean_page_cache(self.s):
+            return self._ingest_mails(items, mapper)
+
+    def _ingest_mails(
+        self,
+        items: Sequence[tuple[str, bytes]],
+        mapper: Callable[[Callable[[bytes], Analysed], list[bytes]], Iterable[Analysed]] | None,
+    ) -> IngestCounts:
         counts = IngestCounts()
         digests = [hashlib.sha256(raw).hexdigest() for _, raw in items]
         known: set[str] = set()
@@ -604,6 +539,31 @@ class MailStore:
             new.append(sha)
             counts.commits += 1
         return new
+
+
+# A batch of mails writes pages it will not read again: SQLite's cache and memory map, sized for
+# plans that re-read a large store (tracker.store.db), only filled the sync's memory with them
+# (128 MiB of cache and 30 MiB of mapped file on the sparclinux archive). The write path's reads
+# are index pages, which this much cache holds.
+_INGEST_CACHE_KIB = 8192
+
+
+@contextmanager
+def _lean_page_cache(s: Session) -> Iterator[None]:
+    conn = s.connection()
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    mapped = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{_INGEST_CACHE_KIB:d}")
+    conn.exec_driver_sql("PRAGMA mmap_size=0")
+    try:
+        yield
+    finally:
+        # Later commands of this process (a plan after a sync) get the connection as it was.
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(cache or 0):d}")
+        conn.exec_driver_sql(f"PRAGMA mmap_size={int(mapped or 0):d}")
 
 
 def _list_name(list_id: str | None) -> str | None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from tracker.config import Config, SourceConfig
 from tracker.errors import GitError, RepositoryError, SourceError, TrackerError
 from tracker.gitio import GitRepo, TreeEntry
-from tracker.ingest.mailstore import diff_paths_key
+from tracker.ingest.mailparse import diff_paths_key
 from tracker.ingest.stablequeue import QueueFile, git_form, parse_queue_file, parse_series
 from tracker.ingest.stablequeue import release_of as _release_of
 from tracker.store.models import Commit, QueuePatch, Source

@@ -13,55 +13,22 @@ order or in any sync gives the same rows.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from tracker.ingest.mailparse import Review
 from tracker.store.models import Message, Trailer
 from tracker.store.postings import REVIEW_KINDS
 from tracker.store.queries import chunked, insert_ignore
 
-# b4 writes "change-id: <date>-<slug>-<hash>" into every cover letter of every version.
-_CHANGE_ID_RE = re.compile(r"^change-id:[ \t]*([\w.-]{6,120})[ \t]*$", re.I | re.M)
-_REVIEW_RE = re.compile(r"^[ \t]*(acked|reviewed|tested)-by:[ \t]*(\S.*?)[ \t]*$", re.I | re.M)
 # A reply's trailer applies to the nearest posted message above it in the thread; a deep
 # discussion is followed this far up and no further.
 _MAX_DEPTH = 40
 POSTING_KINDS = ("patch", "cover")
-
-
-@dataclass(frozen=True)
-class Review:
-    kind: str
-    value: str
-
-
-def find_reviews(body: str) -> tuple[Review, ...]:
-    """Trailers a mail's author gave, in order, without duplicates; quoted lines never match."""
-    if "-by:" not in body and "-BY:" not in body.upper():
-        return ()
-    out: dict[tuple[str, str], Review] = {}
-    for m in _REVIEW_RE.finditer(body):
-        name, addr = parseaddr(m.group(2))
-        if "@" not in addr:
-            continue
-        value = f"{name} <{addr}>" if name else f"<{addr}>"
-        kind = f"{m.group(1).lower()}-by"
-        out.setdefault((kind, value.lower()), Review(kind, value[:998]))
-    return tuple(out.values())
-
-
-def find_change_id(body: str) -> str | None:
-    """The b4 ``change-id:`` of a posting, which stays the same across its versions."""
-    if "change-id:" not in body.lower():
-        return None
-    m = _CHANGE_ID_RE.search(body)
-    return m.group(1) if m else None
 
 
 def change_id_row(msgid: str, change_id: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -27,12 +26,12 @@ from tracker.errors import SourceError
 from tracker.ingest.atom import parse_cgit_atom, parse_feed
 from tracker.ingest.identity import link_identities
 from tracker.ingest.lore import search_url, thread_url
+from tracker.ingest.mailparse import Analysed, worker_init
 from tracker.ingest.mailstore import (
     ARCHIVE_TEXT,
     CGIT_ATOM,
     MAIL,
     MBOX,
-    Analysed,
     IngestCounts,
     MailStore,
 )
@@ -45,7 +44,9 @@ from tracker.store.models import Source, SyncRun
 
 Progress = Callable[[str, int], None]
 Mapper = Callable[[Callable[[bytes], Analysed], list[bytes]], Iterable[Analysed]]
-_BATCH = 2000
+# Mails per transaction: big enough that the per-batch queries are few, small enough that a
+# batch's raw mails, their parses and its ORM rows stay a few megabytes.
+_BATCH = 500
 _POOL_MIN = 200
 
 
@@ -232,7 +233,7 @@ class SourceSync:
             # git cat-file stdin), and git would then wait forever for an EOF.
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                max_workers=os.cpu_count(), mp_context=ctx, initializer=_ignore_interrupts
+                max_workers=os.cpu_count(), mp_context=ctx, initializer=worker_init
             )
         pool = self._pool
         return lambda fn, raws: pool.map(fn, raws, chunksize=32)
@@ -389,9 +390,3 @@ _HANDLERS: dict[str, Callable[[SourceSync, SourceConfig, SourceReport], None]] =
     "cgit-atom": SourceSync.cgit_feed,
     "stable-queue": SourceSync.stable_queue,
 }
-
-
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches every process of the terminal's group: workers leave it to the parent,
-    which stops the pool and reports one line, instead of each printing a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -149,6 +149,8 @@ class Branch(Base):
     base_release_index: Mapped[int | None] = mapped_column(Integer)
     head_sha: Mapped[str | None] = mapped_column(SHA)
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
+    # Digest of what the stored plan (branch_states) read; None: no reusable plan stored.
+    plan_inputs: Mapped[str | None] = mapped_column(String(128))
 
 
 class BranchCommit(Base):
@@ -179,6 +181,8 @@ class BranchState(Base):
     evidence: Mapped[str] = mapped_column(Text)
     position: Mapped[int | None] = mapped_column(Integer)
     simulation: Mapped[str | None] = mapped_column(Text)
+    # The whole plan step as JSON, so status can answer from it (tracker.service).
+    step: Mapped[str | None] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
 
 
