@@ -469,6 +469,9 @@ class _Outcome:
 
 
 _TREE_CACHE_ENTRIES = 100_000
+# Blob contents kept (bytes), and merge or diff answers kept (entries; each a few hundred bytes)
+_BLOB_CACHE_BYTES = 48 << 20
+_MERGE_CACHE = 8192
 
 
 class _Engine:
@@ -483,11 +486,32 @@ class _Engine:
         self._trees: dict[bytes, dict[str, tuple[bytes, int]]] = {}
         self._tree_entries = 0
         self.min_score = options.rename_threshold * _MAX_SCORE // 100
+        # Blob contents: a kernel file of a fast-imported or packed history is a long delta
+        # chain, and one pick reads the same few big files (mm/hugetlb.c: 200 KB) several
+        # times (merge, binary probe, hunks), as do the next picks of the plan and the search.
+        self._blobs: dict[pygit2.Oid, bytes] = {}
+        self._blob_bytes = 0
+        self._binary: dict[pygit2.Oid, bool] = {}
+        # Merges and diffs of the same blobs give the same answer: a re-plan round, a search
+        # re-verifying a set and the picks of its candidates merge the same versions again.
+        self._merges: dict[
+            tuple[pygit2.Oid, pygit2.Oid, pygit2.Oid],
+            tuple[pygit2.Oid | None, tuple[textmerge.Conflict, ...]],
+        ] = {}
+        self._hunks: dict[tuple[pygit2.Oid, pygit2.Oid], list[tuple[int, int, int, int]]] = {}
 
     # --- object access ------------------------------------------------------------------
 
     def data(self, oid: pygit2.Oid) -> bytes:
-        return cast(pygit2.Blob, self.repo[oid]).data
+        data = self._blobs.get(oid)
+        if data is None:
+            data = cast(pygit2.Blob, self.repo[oid]).data
+            if self._blob_bytes + len(data) > _BLOB_CACHE_BYTES:
+                self._blobs.clear()
+                self._blob_bytes = 0
+            self._blobs[oid] = data
+            self._blob_bytes += len(data)
+        return data
 
     def size(self, oid: pygit2.Oid) -> int:
         size = self._sizes.get(oid)
@@ -636,20 +660,41 @@ class _Engine:
     ) -> tuple[pygit2.Oid | None, tuple[textmerge.Conflict, ...]]:
         """git's content merge of three blobs (tracker.textmerge): the merged blob, or None
         and the conflicting regions."""
+        key = (base, ours, theirs)
+        known = self._merges.get(key)
+        if known is not None:
+            return known
         result = textmerge.merge(self.data(base), self.data(ours), self.data(theirs))
         if result.merged is None:
-            return None, result.conflicts
-        return self.repo.create_blob(result.merged), ()
+            known = (None, result.conflicts)
+        else:
+            known = (self.repo.create_blob(result.merged), ())
+        if len(self._merges) >= _MERGE_CACHE:
+            self._merges.clear()
+        self._merges[key] = known
+        return known
 
     def is_binary(self, oid: pygit2.Oid) -> bool:
-        return b"\0" in self.data(oid)[:_BINARY_PROBE]
+        known = self._binary.get(oid)
+        if known is None:
+            if len(self._binary) > 200_000:
+                self._binary.clear()
+            known = self._binary[oid] = b"\0" in self.data(oid)[:_BINARY_PROBE]
+        return known
 
     def hunks(self, a: pygit2.Oid, b: pygit2.Oid) -> list[tuple[int, int, int, int]]:
         """Changed regions from a to b as the merge diffs them, in hunk-header numbers."""
-        return [
-            (i1 + 1 if c1 else i1, c1, i2 + 1 if c2 else i2, c2)
-            for i1, c1, i2, c2 in textmerge.diff_hunks(self.data(a), self.data(b))
-        ]
+        key = (a, b)
+        known = self._hunks.get(key)
+        if known is None:
+            known = [
+                (i1 + 1 if c1 else i1, c1, i2 + 1 if c2 else i2, c2)
+                for i1, c1, i2, c2 in textmerge.diff_hunks(self.data(a), self.data(b))
+            ]
+            if len(self._hunks) >= _MERGE_CACHE:
+                self._hunks.clear()
+            self._hunks[key] = known
+        return known
 
     # --- tree building --------------------------------------------------------------------
 
@@ -1871,10 +1916,37 @@ def _wrote_lines(
     if p_ver is None or not (_is_reg(after.mode) and _is_reg(p_ver.mode)) or not regions:
         return False
     written = _change_spans(eng, before.oid if before is not None else eng.empty_blob(), after.oid)
+    if after.oid != p_ver.oid and not _may_meet(eng, after.oid, written, p_ver.oid, regions):
+        # A line the step wrote that reaches the fix's parent unchanged has the same text
+        # there: when no such text is in the regions, the (full-file) diff cannot find one.
+        return False
     if after.oid != p_ver.oid:
         moves = eng.hunks(after.oid, p_ver.oid)
         written = [m for lo, hi in written for m in _map_span(lo, hi, moves)]
     return any(lo <= r_hi and r_lo <= hi for lo, hi in written for r_lo, r_hi in regions)
+
+
+def _may_meet(
+    eng: _Engine,
+    written_in: pygit2.Oid,
+    written: Sequence[Span],
+    target: pygit2.Oid,
+    regions: Sequence[Span],
+) -> bool:
+    """Could any of the lines ``written`` (of blob written_in) sit unchanged in the regions of
+    blob target? A necessary condition only: some line of the regions has the text of one."""
+    have, lines = _numbered(eng.data(written_in)), _numbered(eng.data(target))
+    texts = {ln for lo, hi in written for ln in have[max(0, lo) : max(0, hi + 1)]}
+    return any(ln in texts for lo, hi in regions for ln in lines[max(0, lo) : max(0, hi + 1)])
+
+
+def _numbered(data: bytes) -> list[bytes]:
+    """Line k of data at index k; line 0 and the two past the end (where a change at either
+    end of a file is placed) read as one token that no real line has."""
+    lines = data.split(b"\n")
+    if data.endswith(b"\n") or not data:
+        lines.pop()
+    return [b"\n", *lines, b"\n", b"\n"]
 
 
 def _text_lines(eng: _Engine, ver: _Ver | None) -> list[bytes] | None:
