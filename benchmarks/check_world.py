@@ -444,10 +444,10 @@ def build_scenarios(w: World, pools: Pools, mix: Mix) -> None:
         r = pools.fix_region(lo=6, hi=60, new=4, old=2)
         keep = len(r.new) - rng.randint(1, 3)
         upto = r.end - min(2, r.end - r.start)
-        edits: list[Edit] = [(r, upto, r.new[:keep])]
-        while sum(e[0].size() for e in edits) < BIG_LINES + 60:
-            edits.append(whole(pools.fix_region(lo=20, hi=150)))
-        pre = Change(other_subject(w, r), edits, "prereq", "big-prereq")
+        moved: list[Edit] = [(r, upto, r.new[:keep])]
+        while sum(e[0].size() for e in moved) < BIG_LINES + 60:
+            moved.append(whole(pools.fix_region(lo=20, hi=150)))
+        pre = Change(other_subject(w, r), moved, "prereq", "big-prereq")
         add_chain(w, [pre, fix(w, "big-prereq", [(r, r.end, r.new)], r)])
     for _ in range(counts["adapted-prereq"]):
         # The stable branch backported the earlier commit its own way ("commit X upstream.",

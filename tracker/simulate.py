@@ -1671,8 +1671,12 @@ def simulate_sequence(
     base"; steps picked earlier in this sequence always count as in. on_step sees each result
     as soon as it is known (progress display); the results are also returned.
     """
-    repo = _open(repo_path)
-    eng = _Engine(repo, options or MergeOptions())
+    if search is not None:
+        eng = search.engine(repo_path, options or MergeOptions())
+        repo = eng.repo
+    else:
+        repo = _open(repo_path)
+        eng = _Engine(repo, options or MergeOptions())
     base_commit = _resolve_commit(repo, base)
     commits = [_resolve_commit(repo, sha) for sha in shas]
     if search is None and prerequisites:
@@ -2080,6 +2084,16 @@ class SearchSession:
         self._sizes: dict[str, int] = {}
         self._results: dict[tuple[str, str], PrerequisiteResult] = {}
         self._bases: dict[tuple[pygit2.Oid, pygit2.Oid], pygit2.Oid | None] = {}
+        self._engines: dict[tuple[str, MergeOptions], _Engine] = {}
+
+    def engine(self, repo_path: str | Path, options: MergeOptions) -> _Engine:
+        """One engine per repository for the whole run: its merge, diff and blob caches serve
+        every round (a re-plan round merges most steps' files exactly as the round before)."""
+        key = (str(repo_path), options)
+        eng = self._engines.get(key)
+        if eng is None:
+            eng = self._engines[key] = _Engine(_open(repo_path), options)
+        return eng
 
     def run_left(self) -> float | None:
         if self.limits.run_budget <= 0:
