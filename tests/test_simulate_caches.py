@@ -17,11 +17,15 @@ from tests.gitutil import commit_files, git, git_out, init_repo
 from tracker.simulate import (
     LineRange,
     MergeOptions,
+    SearchLimits,
+    SearchSession,
+    Verdict,
     _Engine,
     _map_span,
     _may_meet,
     _pick,
     _region,
+    simulate_sequence,
 )
 
 
@@ -113,3 +117,44 @@ def test_engine_caches_answer_as_a_fresh_engine_does(tmp_path: Path) -> None:
         if first.tree is not None:
             tree = repo[first.tree]
     assert verdicts == {True, False}  # clean picks and conflicts both
+
+
+def test_a_later_round_on_a_warm_session_equals_one_on_a_fresh_session(tmp_path: Path) -> None:
+    """check --plan's rounds share one session, hence one engine and its caches: the second
+    round (a prerequisite inserted first) must give exactly what it gives from scratch, while
+    computing no file merge the first round already computed."""
+    import tracker.simulate as sim
+    from tests.test_cascade import MAILMAP, numbered, series
+
+    root = init_repo(tmp_path / "repo")
+    commit_files(root, {"a.c": numbered({}), ".mailmap": MAILMAP, "b.c": numbered({})}, "init")
+    git(root, "branch", "stable")
+    s = series(root)
+    git(root, "checkout", "-q", "-b", "other", "stable~1")
+    elsewhere = commit_files(root, {"z.c": "z\n"}, "a prerequisite elsewhere")
+    first_round = [s["E"], s["F"], s["G"], s["U"], s["M"]]
+    second_round = [elsewhere, *first_round]
+
+    def limits() -> SearchSession:
+        return SearchSession(SearchLimits(step_budget=0, run_budget=0))
+
+    computed: list[bytes] = []
+    real_merge = sim.textmerge.merge
+
+    def counting(base: bytes, *args: object, **kw: object) -> sim.textmerge.MergeResult:
+        computed.append(base)
+        return real_merge(base, *args, **kw)  # type: ignore[arg-type]
+
+    sim.textmerge.merge = counting  # type: ignore[assignment]
+    try:
+        warm = limits()
+        simulate_sequence(root, "stable", first_round, search=warm)
+        before = len(computed)
+        assert before > 0
+        again = simulate_sequence(root, "stable", second_round, search=warm).steps
+        assert len(computed) == before  # every file merge of round two came from round one
+        fresh = simulate_sequence(root, "stable", second_round, search=limits()).steps
+    finally:
+        sim.textmerge.merge = real_merge
+    assert [st.to_dict() for st in again] == [st.to_dict() for st in fresh]
+    assert {st.verdict for st in fresh} >= {Verdict.CLEAN, Verdict.BLOCKED}
