@@ -2363,7 +2363,7 @@ class _PrereqSearch:
         found = _Found(False, [], [])
         self.start_clock()
         try:
-            found = self.search(tree, fix, self.max_depth, conflicts, top=True)
+            found = self.search(tree, fix, self.max_depth, self.max_commits, conflicts, top=True)
         except _Stop as stop:
             stopped = str(stop)
             self.session.stats.stopped += 1
@@ -2422,10 +2422,16 @@ class _PrereqSearch:
         tree: pygit2.Tree,
         fix: pygit2.Commit,
         depth: int,
+        room: int,
         conflicts: Sequence[FileConflict] | None = None,
         *,
         top: bool = False,
     ) -> _Found:
+        """The smallest verified set of at most ``room`` commits that lets fix apply on tree.
+
+        A candidate's own prerequisites count against the room of the set it would join: a
+        set over max_commits can never be proposed, so it is never tried (nor searched for).
+        """
         if conflicts is None:
             first = self.pick(tree, fix)
             if first.tree is not None:
@@ -2436,12 +2442,12 @@ class _PrereqSearch:
             return _Found(False, [], [])
         units: list[Unit] = []
         for cand, evidence in blamed:
-            unit = self.unit(tree, cand, evidence, depth)
+            unit = self.unit(tree, cand, evidence, depth, room)
             if unit is not None:
                 units.append(unit)
         for size in range(1, len(units) + 1):
             for combo in itertools.combinations(units, size):
-                if len({c.id for u in combo for c in u[0]}) > self.max_commits:
+                if len({c.id for u in combo for c in u[0]}) > room:
                     continue
                 found = self.try_set(tree, fix, combo)
                 if found is not None:
@@ -2449,15 +2455,20 @@ class _PrereqSearch:
         return _Found(False, [], [])
 
     def unit(
-        self, tree: pygit2.Tree, cand: pygit2.Commit, evidence: list[Evidence], depth: int
+        self,
+        tree: pygit2.Tree,
+        cand: pygit2.Commit,
+        evidence: list[Evidence],
+        depth: int,
+        room: int,
     ) -> Unit | None:
         alone = self.pick(tree, cand)
         self._after[(tree.id, (cand.id,))] = alone.tree
         if alone.tree is not None:
             return None if alone.tree == tree.id else ([cand], evidence)
-        if depth <= 1:
-            return None
-        sub = self.search(tree, cand, depth - 1)
+        if depth <= 1 or room <= 1:
+            return None  # no room left for what the candidate itself would need
+        sub = self.search(tree, cand, depth - 1, room - 1, alone.conflicts)
         if not sub.ok:
             return None
         needed = [
