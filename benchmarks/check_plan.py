@@ -461,7 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"tracker check {BRANCH} ({mode}, prerequisite search: {search}) ...", flush=True)
     if args.profile is not None:
         args.profile.unlink(missing_ok=True)
+    loads = {"before check": os.getloadavg()}
     check = tracker(work, cmd, timeout=args.timeout, profile=args.profile)
+    loads["after check"] = os.getloadavg()
     if check.code is None:
         print(
             f"tracker check: stopped after {check.seconds:.0f} s (--timeout), "
@@ -480,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"tracker check stats: {json.dumps(report['stats'])}")
 
     loop = git_loop(repo, work / "wt", [s.sha for s in steps])
+    loads["after git"] = os.getloadavg()
     # Kept for a closer look: what tracker printed, and git's verdict per step.
     (work / "check.json").write_text(check.stdout)
     (work / "check.stderr").write_text(check.stderr)
@@ -511,7 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (" [stopped by --timeout]" if check.code is None else "")
     )
     print(
-        f"time, git:           {git_s:.1f} s ({loop.add_s:.1f} s git worktree add, "
+        f"time, git:           {git_s:.1f} s ({loop.add_s:.1f} s git worktree add, counted: "
+        "a git user needs a work tree; "
         f"{loop.loop_s:.1f} s cherry-pick loop, {1000 * loop.loop_s / max(1, len(steps)):.0f} "
         "ms per step)"
     )
@@ -523,6 +527,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"peak memory: tracker check {check.hwm_mib:.0f} MiB RSS (VmHWM; private "
         f"{check.private_mib:.0f} MiB at exit)"
+    )
+    print(
+        "load average (1, 5, 15 min; the machine's, other processes included): "
+        + "; ".join(f"{k} {a:.2f} {b:.2f} {c:.2f}" for k, (a, b, c) in loads.items())
+        + f"; {os.cpu_count()} CPUs"
     )
     print(f"generation: {meta['seconds']}; sync {sync_s:.1f} s; plan {plan_run.seconds:.1f} s")
     if args.profile is not None and args.profile.exists():

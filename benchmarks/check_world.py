@@ -13,7 +13,10 @@ What the history holds, by construction (``Scenario`` names them per fix):
   touches lines that commit changed, so it needs it (a verifiable prerequisite);
 * ``chain``: a fix ending a region that four to six earlier non-fix commits built up piece by
   piece (a maintainer backports this by hand);
-* ``big-prereq``: a fix finishing a region a large earlier commit (over 60 changed lines) began;
+* ``big-prereq``: a fix finishing a region that a large earlier commit began, one that moves
+  other regions too (over the 200 changed lines a bounded prerequisite may have);
+* ``adapted-prereq``: as ``prereq``, but the stable branch backported the earlier commit its own
+  way (with an upstream reference, without the commit's last line), so the fix's context is gone;
 * ``stable-diverged``: the stable branch took an own, different version of the fix's region;
 * ``cascade``: a posted series of fixes cutting one region in pieces, whose first patch meets a
   diverged stable region: every later patch touches lines the previous one changed;
@@ -140,6 +143,8 @@ PEOPLE = (
     ("Will Deacon", "will@example.org"),
     ("Andreas Larsson", "andreas@example.org"),
 )
+# Changed lines above which a prerequisite is "big": over the checker's default bound (200).
+BIG_LINES = 200
 FUNC_RE = re.compile(rb"^[A-Za-z_].*?\b([A-Za-z_]\w*)\s*\(")
 
 
@@ -371,13 +376,14 @@ class Mix:
     def counts(self) -> dict[str, int]:
         n = self.fixes
         share = {
-            "prereq": 0.07,
-            "chain": 0.03,
-            "big-prereq": 0.02,
-            "stable-diverged": 0.04,
+            "prereq": 0.06,
+            "chain": 0.04,
+            "big-prereq": 0.025,
+            "stable-diverged": 0.045,
+            "adapted-prereq": 0.025,
             "already-present": 0.035,
-            "cascade": 0.06,
-            "series-after-conflict": 0.035,
+            "cascade": 0.065,
+            "series-after-conflict": 0.04,
             "series-clean": 0.04,
         }
         out = {k: max(1, round(n * v)) for k, v in share.items()}
@@ -432,11 +438,27 @@ def build_scenarios(w: World, pools: Pools, mix: Mix) -> None:
         ]
         add_chain(w, [*steps, fix(w, "chain", [(r, r.end, r.new)], r)])
     for _ in range(counts["big-prereq"]):
-        r = pools.fix_region(lo=70, hi=600, new=12)
-        keep = len(r.new) - rng.randint(2, 5)
+        # The earlier commit starts the fix's region and moves whole regions elsewhere, more
+        # lines in all than a bounded search may propose (200 by default): a maintainer
+        # backports the fix by hand.
+        r = pools.fix_region(lo=6, hi=60, new=4, old=2)
+        keep = len(r.new) - rng.randint(1, 3)
         upto = r.end - min(2, r.end - r.start)
-        pre = Change(other_subject(w, r), [(r, upto, r.new[:keep])], "prereq", "big-prereq")
+        moved: list[Edit] = [(r, upto, r.new[:keep])]
+        while sum(e[0].size() for e in moved) < BIG_LINES + 60:
+            moved.append(whole(pools.fix_region(lo=20, hi=150)))
+        pre = Change(other_subject(w, r), moved, "prereq", "big-prereq")
         add_chain(w, [pre, fix(w, "big-prereq", [(r, r.end, r.new)], r)])
+    for _ in range(counts["adapted-prereq"]):
+        # The stable branch backported the earlier commit its own way ("commit X upstream.",
+        # without its last line): the line the fix's change abuts is not there, and X counts
+        # as present, so no prerequisite can help.
+        r = pools.fix_region(lo=6, hi=40, new=4, old=2)
+        (up1, _j1, lines1), _last = pieces(r, 2)
+        pre = Change(other_subject(w, r), [(r, up1, lines1)], "prereq", "adapted-prereq")
+        add_chain(w, [pre, fix(w, "adapted-prereq", [(r, r.end, r.new)], r)])
+        adapted = Change(pre.subject, [(r, up1, lines1[:-1])], "backport")
+        w.stable_refs.append((adapted, pre))
     for _ in range(counts["stable-diverged"]):
         r = pools.fix_region(lo=3, hi=30, new=2, old=1)
         w.stable.append(Change(stable_subject(w, r), [diverged(r)], "stable-only"))

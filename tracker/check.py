@@ -452,8 +452,10 @@ def check_plan(
     added: list[AddedPrerequisite] = []
     rounds = max(1, max_rounds)
     n = 0
+    round_seconds: list[float] = []
     while True:
         n += 1
+        round_started = time.monotonic()
         extra = [Prerequisite(a.prerequisite, a.fix, a.evidence) for a in added]
         with store.session() as s:
             plan = service.decide_plan(s, config, b.name, extra)
@@ -467,6 +469,7 @@ def check_plan(
             fresh = _fresh_prerequisites(have, b.name, ordered, results)
             have.update({(a.fix, a.prerequisite): a.evidence for a in fresh})
             fresh += _failed_alone(repo, head, ordered, member, b.name, have, session)
+        round_seconds.append(round(time.monotonic() - round_started, 3))
         if fresh and n < rounds:
             added += fresh
             continue
@@ -486,7 +489,7 @@ def check_plan(
         rounds=n,
         converged=not fresh,
         added=tuple(added),
-        stats=_stats(session, started),
+        stats={**_stats(session, started), "round_seconds": round_seconds},
     )
 
 

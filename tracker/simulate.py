@@ -319,6 +319,17 @@ class _Ver(NamedTuple):
     mode: int
 
 
+def _is_blob(ver: _Ver) -> bool:
+    """A regular file or a symlink (a gitlink names a commit of another repository)."""
+    return _fmt(ver.mode) != _S_IFGITLINK
+
+
+def _blob_of(eng: _Engine, ver: _Ver | None) -> pygit2.Blob | None:
+    if ver is None or not _is_blob(ver):
+        return None
+    return cast(pygit2.Blob, eng.repo[ver.oid])
+
+
 def _is_reg(mode: int) -> bool:
     return (mode & _S_IFMT) == _S_IFREG
 
@@ -469,6 +480,9 @@ class _Outcome:
 
 
 _TREE_CACHE_ENTRIES = 100_000
+# Blob contents kept (bytes), and merge or diff answers kept (entries; each a few hundred bytes)
+_BLOB_CACHE_BYTES = 48 << 20
+_MERGE_CACHE = 8192
 
 
 class _Engine:
@@ -483,11 +497,33 @@ class _Engine:
         self._trees: dict[bytes, dict[str, tuple[bytes, int]]] = {}
         self._tree_entries = 0
         self.min_score = options.rename_threshold * _MAX_SCORE // 100
+        # Blob contents: a kernel file of a fast-imported or packed history is a long delta
+        # chain, and one pick reads the same few big files (mm/hugetlb.c: 200 KB) several
+        # times (merge, binary probe, hunks), as do the next picks of the plan and the search.
+        self._blobs: dict[pygit2.Oid, bytes] = {}
+        self._blob_bytes = 0
+        self._binary: dict[pygit2.Oid, bool] = {}
+        # Merges and diffs of the same blobs give the same answer: a re-plan round, a search
+        # re-verifying a set and the picks of its candidates merge the same versions again.
+        self._merges: dict[
+            tuple[pygit2.Oid, pygit2.Oid, pygit2.Oid],
+            tuple[pygit2.Oid | None, tuple[textmerge.Conflict, ...]],
+        ] = {}
+        self._hunks: dict[tuple[pygit2.Oid, pygit2.Oid], list[tuple[int, int, int, int]]] = {}
+        self._scripts = textmerge.DiffCache()
 
     # --- object access ------------------------------------------------------------------
 
     def data(self, oid: pygit2.Oid) -> bytes:
-        return cast(pygit2.Blob, self.repo[oid]).data
+        data = self._blobs.get(oid)
+        if data is None:
+            data = cast(pygit2.Blob, self.repo[oid]).data
+            if self._blob_bytes + len(data) > _BLOB_CACHE_BYTES:
+                self._blobs.clear()
+                self._blob_bytes = 0
+            self._blobs[oid] = data
+            self._blob_bytes += len(data)
+        return data
 
     def size(self, oid: pygit2.Oid) -> int:
         size = self._sizes.get(oid)
@@ -636,20 +672,49 @@ class _Engine:
     ) -> tuple[pygit2.Oid | None, tuple[textmerge.Conflict, ...]]:
         """git's content merge of three blobs (tracker.textmerge): the merged blob, or None
         and the conflicting regions."""
-        result = textmerge.merge(self.data(base), self.data(ours), self.data(theirs))
+        key = (base, ours, theirs)
+        known = self._merges.get(key)
+        if known is not None:
+            return known
+        result = textmerge.merge(
+            self.data(base),
+            self.data(ours),
+            self.data(theirs),
+            cache=self._scripts,
+            keys=(base, ours, theirs),
+        )
         if result.merged is None:
-            return None, result.conflicts
-        return self.repo.create_blob(result.merged), ()
+            known = (None, result.conflicts)
+        else:
+            known = (self.repo.create_blob(result.merged), ())
+        if len(self._merges) >= _MERGE_CACHE:
+            self._merges.clear()
+        self._merges[key] = known
+        return known
 
     def is_binary(self, oid: pygit2.Oid) -> bool:
-        return b"\0" in self.data(oid)[:_BINARY_PROBE]
+        known = self._binary.get(oid)
+        if known is None:
+            if len(self._binary) > 200_000:
+                self._binary.clear()
+            known = self._binary[oid] = b"\0" in self.data(oid)[:_BINARY_PROBE]
+        return known
 
     def hunks(self, a: pygit2.Oid, b: pygit2.Oid) -> list[tuple[int, int, int, int]]:
         """Changed regions from a to b as the merge diffs them, in hunk-header numbers."""
-        return [
-            (i1 + 1 if c1 else i1, c1, i2 + 1 if c2 else i2, c2)
-            for i1, c1, i2, c2 in textmerge.diff_hunks(self.data(a), self.data(b))
-        ]
+        key = (a, b)
+        known = self._hunks.get(key)
+        if known is None:
+            known = [
+                (i1 + 1 if c1 else i1, c1, i2 + 1 if c2 else i2, c2)
+                for i1, c1, i2, c2 in textmerge.diff_hunks(
+                    self.data(a), self.data(b), self._scripts, (a, b)
+                )
+            ]
+            if len(self._hunks) >= _MERGE_CACHE:
+                self._hunks.clear()
+            self._hunks[key] = known
+        return known
 
     # --- tree building --------------------------------------------------------------------
 
@@ -1606,8 +1671,12 @@ def simulate_sequence(
     base"; steps picked earlier in this sequence always count as in. on_step sees each result
     as soon as it is known (progress display); the results are also returned.
     """
-    repo = _open(repo_path)
-    eng = _Engine(repo, options or MergeOptions())
+    if search is not None:
+        eng = search.engine(repo_path, options or MergeOptions())
+        repo = eng.repo
+    else:
+        repo = _open(repo_path)
+        eng = _Engine(repo, options or MergeOptions())
     base_commit = _resolve_commit(repo, base)
     commits = [_resolve_commit(repo, sha) for sha in shas]
     if search is None and prerequisites:
@@ -1871,10 +1940,37 @@ def _wrote_lines(
     if p_ver is None or not (_is_reg(after.mode) and _is_reg(p_ver.mode)) or not regions:
         return False
     written = _change_spans(eng, before.oid if before is not None else eng.empty_blob(), after.oid)
+    if after.oid != p_ver.oid and not _may_meet(eng, after.oid, written, p_ver.oid, regions):
+        # A line the step wrote that reaches the fix's parent unchanged has the same text
+        # there: when no such text is in the regions, the (full-file) diff cannot find one.
+        return False
     if after.oid != p_ver.oid:
         moves = eng.hunks(after.oid, p_ver.oid)
         written = [m for lo, hi in written for m in _map_span(lo, hi, moves)]
     return any(lo <= r_hi and r_lo <= hi for lo, hi in written for r_lo, r_hi in regions)
+
+
+def _may_meet(
+    eng: _Engine,
+    written_in: pygit2.Oid,
+    written: Sequence[Span],
+    target: pygit2.Oid,
+    regions: Sequence[Span],
+) -> bool:
+    """Could any of the lines ``written`` (of blob written_in) sit unchanged in the regions of
+    blob target? A necessary condition only: some line of the regions has the text of one."""
+    have, lines = _numbered(eng.data(written_in)), _numbered(eng.data(target))
+    texts = {ln for lo, hi in written for ln in have[max(0, lo) : max(0, hi + 1)]}
+    return any(ln in texts for lo, hi in regions for ln in lines[max(0, lo) : max(0, hi + 1)])
+
+
+def _numbered(data: bytes) -> list[bytes]:
+    """Line k of data at index k; line 0 and the two past the end (where a change at either
+    end of a file is placed) read as one token that no real line has."""
+    lines = data.split(b"\n")
+    if data.endswith(b"\n") or not data:
+        lines.pop()
+    return [b"\n", *lines, b"\n", b"\n"]
 
 
 def _text_lines(eng: _Engine, ver: _Ver | None) -> list[bytes] | None:
@@ -1987,6 +2083,17 @@ class SearchSession:
         self._anchors: dict[tuple[str, str], list[pygit2.Commit]] = {}
         self._sizes: dict[str, int] = {}
         self._results: dict[tuple[str, str], PrerequisiteResult] = {}
+        self._bases: dict[tuple[pygit2.Oid, pygit2.Oid], pygit2.Oid | None] = {}
+        self._engines: dict[tuple[str, MergeOptions], _Engine] = {}
+
+    def engine(self, repo_path: str | Path, options: MergeOptions) -> _Engine:
+        """One engine per repository for the whole run: its merge, diff and blob caches serve
+        every round (a re-plan round merges most steps' files exactly as the round before)."""
+        key = (str(repo_path), options)
+        eng = self._engines.get(key)
+        if eng is None:
+            eng = self._engines[key] = _Engine(_open(repo_path), options)
+        return eng
 
     def run_left(self) -> float | None:
         if self.limits.run_budget <= 0:
@@ -2100,15 +2207,40 @@ class SearchSession:
         finally:
             self.stats.blame_seconds += time.perf_counter() - started
 
-    def changed_lines(self, repo: pygit2.Repository, commit: pygit2.Commit) -> int:
+    def merge_base(
+        self, repo: pygit2.Repository, a: pygit2.Oid, b: pygit2.Oid
+    ) -> pygit2.Oid | None:
+        """Cached: the search of a step, of its candidates' own conflicts and of the next
+        round ask for the same parents again."""
+        key = (a, b)
+        if key not in self._bases:
+            if len(self._bases) >= _RESULT_CACHE:
+                self._bases.clear()
+            try:
+                self._bases[key] = repo.merge_base(a, b)
+            except pygit2.GitError:
+                self._bases[key] = None
+        return self._bases[key]
+
+    def changed_lines(self, eng: _Engine, commit: pygit2.Commit) -> int:
+        """Lines the commit adds and deletes, as libgit2 counts them (binary files: none).
+
+        File by file, on the files the commit changes: a whole-tree diff with stats costs
+        ten times more (about 0.1 s a commit of a kernel-sized tree) for the same figure."""
         sha = str(commit.id)
         n = self._sizes.get(sha)
         if n is None:
             if len(commit.parents) != 1:
                 n = 1 << 30  # a merge is never a prerequisite one would pick
             else:
-                stats = commit.parents[0].tree.diff_to_tree(commit.tree).stats
-                n = stats.insertions + stats.deletions
+                n = 0
+                for old, new in eng.changes(commit.parents[0].tree, commit.tree).values():
+                    a = _blob_of(eng, old)
+                    b = _blob_of(eng, new)
+                    if a is None and b is None:
+                        continue
+                    _context, added, deleted = pygit2.Patch.create_from(a, b).line_stats
+                    n += added + deleted
             self._sizes[sha] = n
         return n
 
@@ -2231,7 +2363,7 @@ class _PrereqSearch:
         found = _Found(False, [], [])
         self.start_clock()
         try:
-            found = self.search(tree, fix, self.max_depth, conflicts, top=True)
+            found = self.search(tree, fix, self.max_depth, self.max_commits, conflicts, top=True)
         except _Stop as stop:
             stopped = str(stop)
             self.session.stats.stopped += 1
@@ -2290,10 +2422,16 @@ class _PrereqSearch:
         tree: pygit2.Tree,
         fix: pygit2.Commit,
         depth: int,
+        room: int,
         conflicts: Sequence[FileConflict] | None = None,
         *,
         top: bool = False,
     ) -> _Found:
+        """The smallest verified set of at most ``room`` commits that lets fix apply on tree.
+
+        A candidate's own prerequisites count against the room of the set it would join: a
+        set over max_commits can never be proposed, so it is never tried (nor searched for).
+        """
         if conflicts is None:
             first = self.pick(tree, fix)
             if first.tree is not None:
@@ -2304,12 +2442,12 @@ class _PrereqSearch:
             return _Found(False, [], [])
         units: list[Unit] = []
         for cand, evidence in blamed:
-            unit = self.unit(tree, cand, evidence, depth)
+            unit = self.unit(tree, cand, evidence, depth, room)
             if unit is not None:
                 units.append(unit)
         for size in range(1, len(units) + 1):
             for combo in itertools.combinations(units, size):
-                if len({c.id for u in combo for c in u[0]}) > self.max_commits:
+                if len({c.id for u in combo for c in u[0]}) > room:
                     continue
                 found = self.try_set(tree, fix, combo)
                 if found is not None:
@@ -2317,15 +2455,20 @@ class _PrereqSearch:
         return _Found(False, [], [])
 
     def unit(
-        self, tree: pygit2.Tree, cand: pygit2.Commit, evidence: list[Evidence], depth: int
+        self,
+        tree: pygit2.Tree,
+        cand: pygit2.Commit,
+        evidence: list[Evidence],
+        depth: int,
+        room: int,
     ) -> Unit | None:
         alone = self.pick(tree, cand)
         self._after[(tree.id, (cand.id,))] = alone.tree
         if alone.tree is not None:
             return None if alone.tree == tree.id else ([cand], evidence)
-        if depth <= 1:
-            return None
-        sub = self.search(tree, cand, depth - 1)
+        if depth <= 1 or room <= 1:
+            return None  # no room left for what the candidate itself would need
+        sub = self.search(tree, cand, depth - 1, room - 1, alone.conflicts)
         if not sub.ok:
             return None
         needed = [
@@ -2393,10 +2536,7 @@ class _PrereqSearch:
             return []
         parent = fix.parents[0]
         repo = self.eng.repo
-        try:
-            boundary = repo.merge_base(self.base.id, parent.id)
-        except pygit2.GitError:
-            boundary = None
+        boundary = self.session.merge_base(repo, self.base.id, parent.id)
         lines: Counter[str] = Counter()
         evidence: dict[str, list[Evidence]] = {}
         skip = {str(fix.id), str(boundary) if boundary is not None else ""}
@@ -2440,7 +2580,7 @@ class _PrereqSearch:
         if self.is_in_branch(sha):
             return
         if self.bounded:
-            size = self.session.changed_lines(self.eng.repo, commit)
+            size = self.session.changed_lines(self.eng, commit)
             if size > self.session.limits.max_lines:
                 note = f"{_short(commit)} changes {size} lines"
                 if note not in self.rejected:

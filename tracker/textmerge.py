@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, count
 
 from tracker.errors import TrackerError
 
-__all__ = ["Conflict", "MergeResult", "diff_hunks", "merge"]
+__all__ = ["Conflict", "DiffCache", "MergeResult", "diff_hunks", "merge"]
 
 # xhistogram.c: a region whose best common element occurs more often than this in the first
 # file is handed to the classic (myers) algorithm
@@ -668,13 +668,41 @@ def _script(ch1: bytearray, n1: int, ch2: bytearray, n2: int) -> Script:
     return out
 
 
-def diff_hunks(a: bytes, b: bytes) -> list[tuple[int, int, int, int]]:
+class DiffCache:
+    """Edit scripts of pairs of texts, by keys the caller chooses (blob ids, say).
+
+    A script depends on the two texts only, and a cherry-pick's "parent -> commit" side is
+    the same whatever tree the commit is picked onto: a re-plan round and a prerequisite
+    search's verifications merge the same commit onto other trees again and again.
+    """
+
+    def __init__(self, limit: int = 2048) -> None:
+        self.limit = limit
+        self._scripts: dict[tuple[Hashable, Hashable], Script] = {}
+
+    def diff(self, keys: tuple[Hashable, Hashable], a: _Text, b: _Text) -> Script:
+        known = self._scripts.get(keys)
+        if known is None:
+            known = _diff(a.ids, b.ids)
+            if len(self._scripts) >= self.limit:
+                self._scripts.clear()
+            self._scripts[keys] = known
+        return known
+
+
+def diff_hunks(
+    a: bytes,
+    b: bytes,
+    cache: DiffCache | None = None,
+    keys: tuple[Hashable, Hashable] | None = None,
+) -> list[tuple[int, int, int, int]]:
     """The changed regions from a to b as the merge sees them: 0-based start and count in a,
-    then in b."""
+    then in b. With a cache, keys name a and b (both or neither)."""
     table: dict[bytes, int] = {}
     serial = count()
     ta, tb = _Text(a, table, serial), _Text(b, table, serial)
-    return [(i1, c1, i2, c2) for i1, i2, c1, c2 in _diff(ta.ids, tb.ids)]
+    script = cache.diff(keys, ta, tb) if cache and keys else _diff(ta.ids, tb.ids)
+    return [(i1, c1, i2, c2) for i1, i2, c1, c2 in script]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -797,17 +825,27 @@ def _simplify(hunks: list[_Hunk]) -> list[_Hunk]:
 
 
 def merge(
-    base: bytes, ours: bytes, theirs: bytes, labels: tuple[str, str] = ("ours", "theirs")
+    base: bytes,
+    ours: bytes,
+    theirs: bytes,
+    labels: tuple[str, str] = ("ours", "theirs"),
+    cache: DiffCache | None = None,
+    keys: tuple[Hashable, Hashable, Hashable] | None = None,
 ) -> MergeResult:
     """git's content merge of three versions of a text file (labels name the conflict
-    markers of the rendered text, as git's branch names do)."""
+    markers of the rendered text, as git's branch names do). With a cache, keys name base,
+    ours and theirs (all or none)."""
     table: dict[bytes, int] = {}
     serial = count()
     b = _Text(base, table, serial)
     o = _Text(ours, table, serial)
     t = _Text(theirs, table, serial)
-    x1 = _diff(b.ids, o.ids)
-    x2 = _diff(b.ids, t.ids)
+    if cache is not None and keys is not None:
+        x1 = cache.diff((keys[0], keys[1]), b, o)
+        x2 = cache.diff((keys[0], keys[2]), b, t)
+    else:
+        x1 = _diff(b.ids, o.ids)
+        x2 = _diff(b.ids, t.ids)
     if not x1:
         return MergeResult(theirs, (), theirs)
     if not x2:
