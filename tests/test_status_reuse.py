@@ -3,6 +3,9 @@ otherwise: the answer is the whole-plan answer either way."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from sqlalchemy import select
 
 from tests.conftest import Synced
@@ -90,3 +93,29 @@ def test_a_sync_in_between_is_never_answered_from_the_stored_plans(synced: Synce
     assert _reusable(synced)
     again = {r.branch: r.step for r in service.status(cfg, store, needed.sha).rows}
     assert again == after
+
+
+def test_a_sync_stores_every_plan_so_status_is_a_lookup(synced: Synced) -> None:
+    """`tracker sync` (a real process) ends by storing each branch's plan with the digest of
+    what it read: the status after a cron sync reads them instead of deciding three plans."""
+    cfg, store = synced.config, synced.store
+    with store.session() as s:
+        for b in s.scalars(select(Branch)):
+            b.plan_inputs = None
+    assert not _reusable(synced)
+    p = subprocess.run(
+        [sys.executable, "-m", "tracker", "sync", "--config", str(synced.root / "tracker.toml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert p.returncode == 0, p.stderr
+    assert _reusable(synced)
+    shas = _topic_shas(synced)
+    stored = {sha: service.status(cfg, store, sha).to_dict() for sha in shas}
+    with store.session() as s:
+        for b in s.scalars(select(Branch)):
+            b.plan_inputs = None
+    for sha in shas:
+        assert service.status(cfg, store, sha).to_dict() == stored[sha], sha

@@ -103,6 +103,8 @@ def _sync(cfg: Config, fetch: bool, source: str | None, no_git: bool, quiet: boo
         if not no_git and source is None:
             refetch = fetch or any(r.fetch_shas for r in reports)
             stats = service.sync(cfg, store, progress, fetch=refetch)
+        # Every branch's plan decided and stored once per sync: status then reads them.
+        progress("plans", service.store_plans(cfg, store))
     finally:
         progress.done()
     # Summaries once the display has ended its last line: they start on a line of their own.

@@ -270,6 +270,24 @@ def plan(config: Config, store: Store, branch: str, topic: str | None = None) ->
     return result
 
 
+def store_plans(config: Config, store: Store) -> int:
+    """Decide and store every branch's plan, as ``plan`` would, after a sync.
+
+    A sync changes what the plans read, so the stored ones stop answering ``status``; deciding
+    them here (the shared reads once for all branches) keeps ``status`` a lookup for the
+    interactive user after each cron sync instead of three whole plans. Returns the number of
+    branches stored."""
+    if store.read_only or not config.branches:
+        return 0
+    with store.session() as s:
+        inputs = plan_inputs(s, config)
+        if inputs is None:
+            return 0  # another sync is running: its end stores them
+        for name, p in _plans_for_every_branch(s, config).items():
+            _save_states(s, name, p, inputs)
+    return len(config.branches)
+
+
 def plan_inputs(s: Session, config: Config) -> str | None:
     """A digest of everything a plan reads, or None while a sync is running.
 
