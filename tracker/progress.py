@@ -6,8 +6,8 @@ so the display never erases what was printed before it, and whatever the command
 :meth:`LineProgress.done` stays on screen. Callers create it with ``show=False`` off a terminal
 or with ``--quiet``: cron mails stay clean.
 
-The producers (:mod:`tracker.ingest.gitlog`, :mod:`tracker.ingest.sources`, :mod:`tracker.check`)
-only see the two calls of :class:`Reporter`; they never draw.
+The producers (:mod:`tracker.ingest.gitlog`, :mod:`tracker.ingest.sources`,
+:mod:`tracker.usecases.check`) only see the two calls of :class:`Reporter`; they never draw.
 """
 
 from __future__ import annotations

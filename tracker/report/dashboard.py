@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tracker import __version__, service
+from tracker import __version__
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError
 from tracker.plan import ACTIONABLE, NEEDED, NOMINATED, Plan, Step, presence_in
@@ -363,9 +363,9 @@ def _branch_items(
     return items
 
 
-def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteData:
-    # service.plan() also refreshes the stored decisions (BranchState), as a cron run should.
-    plans = [service.plan(config, store, b.name) for b in config.branches]
+def gather(
+    config: Config, store: Store, plans: list[Plan], clock: Callable[[], datetime]
+) -> SiteData:
     pages = {st.sha for p in plans for st in p.steps}
     first_step: dict[str, Step] = {}
     for p in plans:
@@ -627,10 +627,11 @@ def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_dashboard(
+def write_site(
     config: Config,
     store: Store,
     out: Path,
+    plans: list[Plan],
     *,
     renderer: Renderer | None = None,
     clock: Callable[[], datetime] | None = None,
@@ -642,7 +643,7 @@ def write_dashboard(
     """
     renderer = renderer or Renderer(config.templates_dir)
     out = out.expanduser().absolute()
-    data = gather(config, store, clock or (lambda: datetime.now(UTC)))
+    data = gather(config, store, plans, clock or (lambda: datetime.now(UTC)))
     topics = [t.name for t in config.topics]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tracker import __version__, service
+from tracker import __version__
 from tracker.config import BranchConfig, Config
 from tracker.errors import UnknownCommitError
 from tracker.gitio import GitRepo
@@ -37,6 +37,7 @@ from tracker.report.email import (
 )
 from tracker.report.render import Renderer
 from tracker.store.db import Store
+from tracker.store.lookup import find_commit
 
 USER_AGENT = f"tracker/{__version__}"
 _RELEASE = re.compile(r"^\d+(?:\.\d+)+-rc\d+$")
@@ -85,7 +86,7 @@ def _counter(i: int, total: int) -> str:
 
 
 def _resolve(s: Session, query: str) -> q.CommitRecord:
-    c = service.find_commit(s, query)
+    c = find_commit(s, query)
     rec = q.commit(s, c.sha)
     assert rec is not None
     if not rec.mainline:
@@ -387,13 +388,12 @@ def _steps(p: Plan, topic: str) -> list[dict[str, Any]]:
 
 
 def digest_mails(
-    ctx: MailContext, topic: str | None = None, plans: Sequence[Plan] | None = None
+    ctx: MailContext, plans: Sequence[Plan], topic: str | None = None
 ) -> list[OutgoingMail]:
-    """One mail per topic: for each branch, what to backport in order and what changed state."""
+    """One mail per topic: for each branch of ``plans``, what to backport in order and what
+    changed state."""
     cfg = ctx.config
     topics = [cfg.topic(topic).name] if topic else [t.name for t in cfg.topics]
-    if plans is None:
-        plans = [service.plan(cfg, ctx.store, b.name) for b in cfg.branches]
     new_id = ctx.settings.ids()
     dates = ctx.settings.dates(len(topics))
     sender = ctx.settings.sender

@@ -1,7 +1,7 @@
 """Read-only queries over the store that the reports need: commits, timelines, graph neighbours.
 
 Nothing here writes. Shas passed in are full 40-character shas (callers resolve user input with
-:func:`tracker.service.find_commit` first).
+:func:`tracker.store.lookup.find_commit` first).
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from tracker.paths import MIGRATIONS_DIR
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+    from tracker.config import Config
+
 # The newest migration. Opening a store compares it with the database's own revision in plain
 # SQL, so that alembic (a fifth of a plan's start-up) is imported only when there is work for it;
 # tests/test_migrations.py keeps it equal to alembic's head.
@@ -180,3 +182,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def open_store(config: Config) -> Store:
+    """The store ``config`` names: its database URL and lock wait."""
+    return Store(config.database_url, config.busy_timeout)

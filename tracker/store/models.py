@@ -181,7 +181,7 @@ class BranchState(Base):
     evidence: Mapped[str] = mapped_column(Text)
     position: Mapped[int | None] = mapped_column(Integer)
     simulation: Mapped[str | None] = mapped_column(Text)
-    # The whole plan step as JSON, so status can answer from it (tracker.service).
+    # The whole plan step as JSON, so status can answer from it (tracker.usecases.plans).
     step: Mapped[str | None] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
 

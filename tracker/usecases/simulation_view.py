@@ -1,7 +1,7 @@
 """Stored simulation results as ``plan``, ``status`` and their JSON show them.
 
-Kept apart from :mod:`tracker.check` (which runs the simulator) so that reading a plan does not
-import the simulator, pygit2 or the mail parsers.
+Kept apart from :mod:`tracker.usecases.check` (which runs the simulator) so that reading a plan
+does not import the simulator, pygit2 or the mail parsers.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from tracker.plan import Plan
 from tracker.report.queries import simulations as stored_simulation_data
-from tracker.service import StatusReport
 from tracker.store.db import Store
 from tracker.store.models import Branch
+from tracker.usecases.plans import StatusReport
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""CLI for the reports: ``tracker email review|failed|backport|digest`` and ``tracker dashboard``.
+"""``tracker email review|failed|backport|digest`` and ``tracker dashboard``.
 
-cli.py calls :func:`register` to add these commands to its app, so errors raised here reach its
-one error handler (one line on stderr and the exit code of the error class).
+:mod:`tracker.cli` calls :func:`register` to add these commands to its app, so errors raised
+here reach its one error handler (one line on stderr and the exit code of the error class).
 
 Mail is written as an mbox to ``--out FILE`` or stdout (``git am``, ``b4``, mutt read it), or one
 file per message to ``--split-dir DIR`` (what ``git send-email DIR`` takes). tracker sends mail
@@ -20,25 +20,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tracker import service
-from tracker.config import Config, load_config
+from tracker import usecases
+from tracker.cli.options import ConfigOpt, config_in
+from tracker.config import Config
 from tracker.errors import ConfigError
 from tracker.lock import run_lock
 
 if TYPE_CHECKING:
     from tracker.report.email import OutgoingMail
-    from tracker.report.mails import MailContext
 
-# The report modules (Jinja2, GitPython, the dashboard) are imported by the commands that use
+# The report modules (Jinja2, GitPython, the dashboard) are imported by the calls that use
 # them: every tracker command registers these, and importing them cost each one a tenth of a
 # second.
 
 CRON_LINE = "17 * * * *  tracker sync --quiet && tracker dashboard --out /var/www/tracker"
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config file (else $TRACKER_CONFIG, ./tracker.toml, XDG)."),
-]
 OutOpt = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Write the mbox here (default: stdout; '-' is stdout)."),
@@ -65,25 +61,6 @@ PrereqOpt = Annotated[
         help="A prerequisite sha (repeatable); default: those the simulator verified.",
     ),
 ]
-
-
-def _config(ctx: typer.Context, local: Path | None) -> Config:
-    # cli.py's top-level callback takes --config too; honour it when the command has none.
-    root = ctx.find_root().params.get("config")
-    return load_config(local or (root if isinstance(root, Path | str) else None))
-
-
-def _context(cfg: Config, to: list[str] | None, cc: list[str] | None) -> MailContext:
-    from tracker.report.email import MailSettings
-    from tracker.report.mails import MailContext
-    from tracker.report.render import Renderer
-
-    return MailContext(
-        config=cfg,
-        store=service.open_store(cfg),
-        renderer=Renderer(cfg.templates_dir),
-        settings=MailSettings.from_config(cfg.email, to=to or (), cc=cc or ()),
-    )
 
 
 def _emit(
@@ -135,12 +112,10 @@ def email_review(
     config: ConfigOpt = None,
 ) -> None:
     """A stable review series: cover letter and one mail per queued patch (or unreleased commit)."""
-    from tracker.report import mails as report_mails
-
-    cfg = _config(ctx, config)
+    cfg = config_in(ctx, config)
     _emit(
         cfg,
-        report_mails.review_series(_context(cfg, to, cc), branch, release, source=source),
+        usecases.review_series(usecases.mail_context(cfg, to, cc), branch, release, source=source),
         out,
         split_dir,
         send,
@@ -159,10 +134,8 @@ def email_failed(
     config: ConfigOpt = None,
 ) -> None:
     """A FAILED-to-apply mail with reproduce commands and the verified prerequisites."""
-    from tracker.report import mails as report_mails
-
-    cfg = _config(ctx, config)
-    mail = report_mails.failed_mail(_context(cfg, to, cc), branch, sha, prerequisite or ())
+    cfg = config_in(ctx, config)
+    mail = usecases.failed_mail(usecases.mail_context(cfg, to, cc), branch, sha, prerequisite or ())
     _emit(cfg, [mail], out, None, send)
 
 
@@ -183,11 +156,9 @@ def email_backport(
     config: ConfigOpt = None,
 ) -> None:
     """A backport submission: [PATCH 6.1.y] mails, prerequisites first with Stable-dep-of:."""
-    from tracker.report import mails as report_mails
-
-    cfg = _config(ctx, config)
-    picked = report_mails.backport_mails(
-        _context(cfg, to, cc), branch, sha, prerequisite or (), in_reply_to
+    cfg = config_in(ctx, config)
+    picked = usecases.backport_mails(
+        usecases.mail_context(cfg, to, cc), branch, sha, prerequisite or (), in_reply_to
     )
     _emit(cfg, picked, out, split_dir, send)
 
@@ -202,12 +173,10 @@ def email_digest(
     config: ConfigOpt = None,
 ) -> None:
     """One digest mail per topic: what each branch needs, in order (for cron)."""
-    from tracker.report import mails as report_mails
-
-    cfg = _config(ctx, config)
+    cfg = config_in(ctx, config)
     # A digest is for the maintainer running tracker, not for the list: default To is [email] from.
-    mctx = _context(cfg, to or [cfg.email.from_address], cc)
-    _emit(cfg, report_mails.digest_mails(mctx, topic), out, None, send)
+    mctx = usecases.mail_context(cfg, to or [cfg.email.from_address], cc)
+    _emit(cfg, usecases.digest_mails(mctx, topic), out, None, send)
 
 
 def dashboard(
@@ -223,9 +192,7 @@ def dashboard(
     Holds the run lock; the new site replaces the old one only once it is complete.
     Cron: 17 * * * *  tracker sync --quiet && tracker dashboard --out /var/www/tracker
     """
-    from tracker.report import dashboard as dashboard_writer
-
-    cfg = _config(ctx, config)
+    cfg = config_in(ctx, config)
     target = out or cfg.dashboard.out
     if target is None:
         raise ConfigError(
@@ -234,7 +201,7 @@ def dashboard(
             key="dashboard.out",
         )
     with run_lock(cfg):
-        rep = dashboard_writer.write_dashboard(cfg, service.open_store(cfg), target)
+        rep = usecases.write_dashboard(cfg, usecases.open_store(cfg), target)
     typer.echo(
         f"dashboard: {rep.pages} pages ({rep.branches} branches, {rep.changes} changes) "
         f"in {rep.out}"

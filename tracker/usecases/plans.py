@@ -1,6 +1,8 @@
-"""Use cases the CLI (and later the reports) call: open the store, sync, plan, status.
+"""Use cases ``plan``, ``status`` and ``why``: decide a branch's plan, store its decisions, and
+answer for one change (or one posting) from the stored plans when they are current.
 
-Kept apart from cli.py so that tests drive the same code paths without a terminal.
+Kept apart from the CLI so that tests, the dashboard and the mails drive the same code paths
+without a terminal.
 """
 
 from __future__ import annotations
@@ -8,18 +10,16 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
-from tracker.errors import ConfigError, UnknownCommitError
+from tracker.errors import UnknownCommitError
 from tracker.plan import (
     Fix,
     PendingFix,
@@ -30,19 +30,16 @@ from tracker.plan import (
     presence,
     with_queue,
 )
-from tracker.revisions import check_sha
 from tracker.store.db import Store
+from tracker.store.lookup import HEXISH, find_commit
 from tracker.store.models import (
     Branch,
     BranchPrerequisite,
     BranchState,
-    Change,
     Commit,
-    Document,
     Edge,
     Message,
     SyncRun,
-    Trailer,
 )
 from tracker.store.postings import PostingView, find_posting, msgid_of, posting_view
 from tracker.store.queries import chunked
@@ -59,116 +56,22 @@ from tracker.store.snapshot import (
 )
 from tracker.topics import TopicClassifier
 
-if TYPE_CHECKING:
-    from tracker.ingest.gitlog import Progress, SyncStats
-    from tracker.ingest.mailstore import IngestCounts
-    from tracker.ingest.sources import SourceReport
-
-# The ingest modules (GitPython, b4, the mail parsers) are imported inside the sync use cases:
-# plan, status and why are what a maintainer runs interactively, and those imports alone
-# cost them half a second.
-
-_HEXISH = re.compile(r"^[0-9a-fA-F]{4,40}$")
-
-
-def open_store(config: Config) -> Store:
-    return Store(config.database_url, config.busy_timeout)
-
-
-def sync(
-    config: Config, store: Store, progress: Progress | None = None, *, fetch: bool = False
-) -> SyncStats:
-    from tracker.ingest.gitlog import GitSync
-    from tracker.ingest.identity import link_identities
-    from tracker.ingest.queuesync import link_queue
-
-    mark_stale_runs(store)
-    stats = GitSync(config, store, progress).run(fetch=fetch)
-    # Mail synced before git (the CLI reads sources first so that cgit feeds can ask git to
-    # fetch) is linked to the commits now known: the order of sources in a sync, or of syncs,
-    # must not change what is linked.
-    with store.session() as s:
-        link_identities(s)
-        # Queue patches found by patch-id only: their commits (and patch-ids) are known now.
-        link_queue(s)
-    if stats.total():
-        store.refresh_statistics()
-    return stats
-
-
-def mark_stale_runs(store: Store) -> int:
-    """Runs still `running` belong to a process that died (SIGKILL, power loss).
-
-    Callers hold the run lock, so no live run can be among them. Returns how many were marked.
-    """
-    from sqlalchemy import update
-
-    from tracker.store.models import SyncRun
-
-    with store.session() as s:
-        res = s.execute(
-            update(SyncRun)
-            .where(SyncRun.status == "running")
-            .values(status="killed", error="the run ended without recording a result")
-        )
-        return int(getattr(res, "rowcount", 0) or 0)
-
-
-def sync_sources(
-    config: Config, store: Store, progress: Progress | None = None, only: str | None = None
-) -> list[SourceReport]:
-    """Mail and feed sources, then identity links; a cgit feed naming unknown commits makes
-    the next git sync fetch (``fetch_shas`` in the reports)."""
-    from tracker.ingest.sources import SourceSync
-
-    if only is not None and all(src.name != only for src in config.sources):
-        known = ", ".join(src.name for src in config.sources) or "none configured"
-        raise ConfigError(f"unknown source '{only}' (configured: {known})")
-    mark_stale_runs(store)
-    reports = SourceSync(config, store, progress).run(only)
-    if any(r.counts.messages or r.counts.commits or r.counts.stable_events for r in reports):
-        store.refresh_statistics()
-    return reports
-
-
-def reparse(config: Config, store: Store) -> IngestCounts:
-    """Rebuild every mail-derived row from the stored raw documents, without fetching."""
-    from tracker.ingest.mailstore import IngestCounts, MailStore, clear_derived, document_bytes
-    from tracker.ingest.sources import list_of, settle_and_link
-    from tracker.store.models import Source
-
-    total = IngestCounts()
-    configured = {src.name: list_of(src) for src in config.sources}
-    with store.session() as s:
-        clear_derived(s)
-        # No sync run records a reparse: the stored plans' digests cannot see it.
-        s.execute(update(Branch).values(plan_inputs=None))
-        ids = list(s.scalars(select(Document.id).order_by(Document.id)))
-        lists = {
-            sid: configured.get(name) for sid, name in s.execute(select(Source.id, Source.name))
-        }
-    for i in range(0, len(ids), 200):
-        with store.session() as s:
-            for doc in s.scalars(select(Document).where(Document.id.in_(ids[i : i + 200]))):
-                doc.error = None
-                name = lists.get(doc.source_id) if doc.source_id is not None else None
-                ms = MailStore(s, config.upstream_patterns, doc.source_id, name, config.stable_list)
-                total.add(ms.ingest(doc, document_bytes(doc)))
-    settle_and_link(store)
-    # The stable queue keeps no documents: its files are parsed again from the local clone.
-    queues = [src for src in config.sources if src.kind == "stable-queue"]
-    if queues:
-        from tracker.ingest.queuesync import forget_reads
-        from tracker.ingest.sources import SourceSync
-
-        with store.session() as s:
-            forget_reads(s, [src.name for src in queues])
-        sync = SourceSync(config, store)
-        for src in queues:
-            rep = sync.sync_one(src)
-            total.documents += rep.counts.documents
-            total.errors += rep.counts.errors + ([rep.failed] if rep.failed else [])
-    return total
+__all__ = [
+    "PostingStatus",
+    "StatusReport",
+    "StatusRow",
+    "WhyLink",
+    "WhyReport",
+    "decide_plan",
+    "find_commit",
+    "plan",
+    "plan_inputs",
+    "posting_status",
+    "save_plan",
+    "status",
+    "store_plans",
+    "why",
+]
 
 
 def _topic_names(config: Config) -> list[str]:
@@ -410,56 +313,6 @@ class PostingStatus:
         }
 
 
-def find_commit(s: Session, query: str) -> Commit:
-    """A commit named by sha (full or abbreviated), Message-ID (via Link:), or subject text."""
-    q = query.strip()
-    if _HEXISH.match(q):
-        sha = check_sha(q)
-        hits = list(
-            s.scalars(select(Commit).where(Commit.sha >= sha, Commit.sha < sha + "g").limit(5))
-        )
-        if len(hits) == 1:
-            c = hits[0]
-            if not c.mainline and c.upstream_sha:
-                up = s.get(Commit, c.upstream_sha)
-                return up or c
-            return c
-        if len(hits) > 1:
-            raise UnknownCommitError(f"'{q}' is ambiguous: matches {len(hits)} commits")
-        raise UnknownCommitError(f"unknown commit '{q}': not in the store (run 'tracker sync'?)")
-    msgid = msgid_of(q)
-    if msgid is not None:
-        sha = s.scalar(
-            select(Trailer.commit_sha).where(Trailer.kind == "link", Trailer.value == msgid)
-        )
-        if sha is None:
-            # Linked by patch-id or subject and author instead of a Link: trailer.
-            sha = s.scalar(
-                select(Change.mainline_sha)
-                .join(Message, Message.change_id == Change.id)
-                .where(Message.message_id == msgid)
-            )
-        linked = s.get(Commit, sha) if sha else None
-        if linked is None:
-            raise UnknownCommitError(f"no commit links to Message-ID <{msgid}>")
-        return linked
-    hits = list(
-        s.scalars(select(Commit).where(Commit.mainline.is_(True), Commit.subject == q).limit(5))
-    )
-    if not hits:
-        hits = list(
-            s.scalars(
-                select(Commit).where(Commit.mainline.is_(True), Commit.subject.contains(q)).limit(6)
-            )
-        )
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        raise UnknownCommitError(f"no mainline commit has a subject matching '{q}'")
-    names = "; ".join(f"{h.sha[:12]} {h.subject}" for h in hits[:5])
-    raise UnknownCommitError(f"'{q}' matches several commits: {names}")
-
-
 def status(config: Config, store: Store, query: str) -> StatusReport:
     with store.session() as s:
         c = find_commit(s, query)
@@ -559,7 +412,7 @@ def posting_status(config: Config, store: Store, query: str) -> StatusReport | P
     each of its patches already merged."""
     with store.session() as s:
         text = " ".join(query.split())
-        if _HEXISH.match(text):
+        if HEXISH.match(text):
             return _commit_status(s, config, [find_commit(s, text)])[0]
         if msgid_of(text) is None and s.scalar(
             select(Commit.sha).where(Commit.mainline.is_(True), Commit.subject == text).limit(1)

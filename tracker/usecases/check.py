@@ -33,7 +33,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import service
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, NotSyncedError, SourceError, UnknownCommitError
 from tracker.ingest.archive import parse_archive_text
@@ -65,6 +64,7 @@ from tracker.store.models import (
 )
 from tracker.store.queries import commits_by_prefix
 from tracker.store.snapshot import commit_info, load_branch, load_world
+from tracker.usecases.plans import decide_plan, save_plan
 
 __all__ = [
     "MAX_ROUNDS",
@@ -458,7 +458,7 @@ def check_plan(
         round_started = time.monotonic()
         extra = [Prerequisite(a.prerequisite, a.fix, a.evidence) for a in added]
         with store.session() as s:
-            plan = service.decide_plan(s, config, b.name, extra)
+            plan = decide_plan(s, config, b.name, extra)
             ordered = plan.ordered
             head = _head(s, b.name)
             member = _membership(s, b)
@@ -478,7 +478,7 @@ def check_plan(
     results = _with_known_prerequisites(have, ordered, results)
     with store.session() as s:
         _store_prerequisites(s, b.name, added)
-        service.save_plan(s, b.name, plan)
+        save_plan(s, b.name, plan)
         _store_simulations(s, b.name, head, ordered, results)
     positions = [st.position or 0 for st in ordered]
     return CheckReport(
