@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import inspect, text
 
-from tracker import service
+from tracker import usecases
 from tracker.config import parse_config
 from tracker.store.db import Store
 
@@ -113,9 +113,9 @@ def main() -> None:
             },
             None,
         )
-        store = service.open_store(cfg)
+        store = usecases.open_store(cfg)
         t0 = time.perf_counter()
-        (rep,) = service.sync_sources(cfg, store)
+        (rep,) = usecases.sync_sources(cfg, store)
         took = time.perf_counter() - t0
         print(
             f"synced {rep.counts.documents} documents in {took:.1f} s "

@@ -250,22 +250,22 @@ def corpus_figures(work: Path) -> dict[str, int]:
 
 
 def measure_tracker(work: Path, inbox: Path, profile: bool) -> dict[str, Any]:
-    from tracker import service
+    from tracker import usecases
 
     cfg = _config(work, inbox)
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
     prof = cProfile.Profile() if profile else None
     t0 = time.perf_counter()
     if prof:
         prof.enable()
-    (rep,) = service.sync_sources(cfg, store)
+    (rep,) = usecases.sync_sources(cfg, store)
     if prof:
         prof.disable()
         prof.dump_stats(work / "ingest.prof")
     took = time.perf_counter() - t0
     peaks = _peaks()
     t0 = time.perf_counter()
-    (again,) = service.sync_sources(cfg, store)
+    (again,) = usecases.sync_sources(cfg, store)
     noop = time.perf_counter() - t0
     store.close()
     return {

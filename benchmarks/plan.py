@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import event, func, select, update
 
-from tracker import service
+from tracker import usecases
 from tracker.config import Config, load_config
 from tracker.ingest.gitlog import GitSync
 from tracker.store import models
@@ -735,7 +735,7 @@ def measure_plans(
         steps = needed = 0
         for rep in range(3):
             out = prof_dir / f"plan{tag}-{name}.prof" if prof_dir and rep == 0 else None
-            t, p = profiled(partial(service.plan, config, store, name), out)
+            t, p = profiled(partial(usecases.plan, config, store, name), out)
             times.append(t)
             steps, needed = len(p.steps), len(p.ordered)
         plans[name] = {
@@ -805,7 +805,7 @@ def private_mib() -> float:
 
 def status_query(config: Config, store: Store) -> str:
     """A topic fix the newest branch decides about: what a maintainer would ask about."""
-    steps = service.plan(config, store, BRANCHES[0][0]).steps
+    steps = usecases.plan(config, store, BRANCHES[0][0]).steps
     ordered = [st for st in steps if st.position is not None] or list(steps)
     return ordered[len(ordered) // 2].sha
 
@@ -818,12 +818,12 @@ def measure_status(config: Config, store: Store, prof_dir: Path | None, tag: str
     (status decides every branch's plan)."""
     query = status_query(config, store)
     for name, _base in BRANCHES:
-        service.plan(config, store, name)
+        usecases.plan(config, store, name)
     times: list[float] = []
     cold: list[float] = []
     for rep in range(3):
         out = prof_dir / f"status{tag}.prof" if prof_dir and rep == 0 else None
-        t, warm_answer = profiled(partial(service.status, config, store, query), out)
+        t, warm_answer = profiled(partial(usecases.status, config, store, query), out)
         times.append(t)
     with store.session() as s:
         stored = list(s.execute(select(models.Branch.id, models.Branch.plan_inputs)))
@@ -831,7 +831,7 @@ def measure_status(config: Config, store: Store, prof_dir: Path | None, tag: str
         with store.session() as s:
             s.execute(update(models.Branch).values(plan_inputs=None))
         out = prof_dir / f"status{tag}-cold.prof" if prof_dir and rep == 0 else None
-        t, cold_answer = profiled(partial(service.status, config, store, query), out)
+        t, cold_answer = profiled(partial(usecases.status, config, store, query), out)
         cold.append(t)
     if warm_answer.to_dict() != cold_answer.to_dict():
         raise SystemExit(f"status {query}: the stored plans answer differently from new ones")
@@ -853,7 +853,7 @@ def measure_with_mail(config: Config, store: Store, prof_dir: Path | None) -> di
     """The configured mail sources (the real corpus) ingested into the same store, then plans
     and status again: postings not yet merged join every plan as pending fixes."""
     t0 = time.perf_counter()
-    reports = service.sync_sources(config, store)
+    reports = usecases.sync_sources(config, store)
     ingest = time.perf_counter() - t0
     with store.session() as s:
         messages = s.scalar(select(func.count()).select_from(models.Message)) or 0
@@ -868,7 +868,7 @@ def measure_with_mail(config: Config, store: Store, prof_dir: Path | None) -> di
 
 class PhaseTimer:
     """Seconds spent in each GitSync phase. Wraps the phase methods on the class for the life of
-    the measuring child only: service.sync builds its own GitSync, and a per-phase split at full
+    the measuring child only: usecases.sync builds its own GitSync, and a per-phase split at full
     size cannot come from cProfile, whose overhead would distort it."""
 
     PHASES = (
@@ -905,7 +905,7 @@ class PhaseTimer:
 def timed_sync(
     config: Config, store: Store, phases: PhaseTimer, prof: Path | None
 ) -> dict[str, Any]:
-    t, stats = profiled(lambda: service.sync(config, store), prof)
+    t, stats = profiled(lambda: usecases.sync(config, store), prof)
     return {
         "seconds": t,
         "added": stats.total(),
@@ -920,7 +920,7 @@ def measure(work: Path, profile: bool) -> dict[str, Any]:
     prof_dir = work if profile else None
     phases = PhaseTimer()
     fig: dict[str, Any] = {}
-    fig["open_store_s"], store = timed(lambda: service.open_store(config))
+    fig["open_store_s"], store = timed(lambda: usecases.open_store(config))
     sql = SqlTimer(store) if profile else None
     reset_peak()
     fig["first_sync"] = timed_sync(config, store, phases, prof_dir and work / "sync.prof")
@@ -977,10 +977,10 @@ def measure_all_paths(work: Path, profile: bool) -> dict[str, Any]:
     """In the child: the first sync into a fresh store, every mainline commit in the topic."""
     config = load_config(work / "tracker-all-paths.toml")
     phases = PhaseTimer()
-    store = service.open_store(config)
+    store = usecases.open_store(config)
     reset_peak()
     prof = work / "sync-all-paths.prof" if profile else None
-    t, stats = profiled(lambda: service.sync(config, store), prof)
+    t, stats = profiled(lambda: usecases.sync(config, store), prof)
     with store.session() as s:
         topic_rows = s.scalar(select(func.count()).select_from(models.CommitTopic)) or 0
     store.close()

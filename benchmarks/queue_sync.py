@@ -39,12 +39,12 @@ REAL = [
 
 CHILD = """
 import json, resource, sys, time
-from tracker import service
+from tracker import usecases
 from tracker.config import load_config
 import tracker.ingest.sources, tracker.ingest.queuesync  # imports are not the sync's work
 cfg = load_config(sys.argv[1])
-store = service.open_store(cfg)
-t = time.perf_counter(); r = service.sync_sources(cfg, store)[0]
+store = usecases.open_store(cfg)
+t = time.perf_counter(); r = usecases.sync_sources(cfg, store)[0]
 out = {"s": time.perf_counter() - t, "files": r.counts.documents, "changes": r.counts.stable_events,
        "errors": len(r.counts.errors), "failed": r.failed,
        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

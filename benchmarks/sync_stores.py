@@ -27,15 +27,15 @@ from tests.pgserver import PostgresServer
 
 CHILD = """
 import json, resource, sys, time
-from tracker import service
+from tracker import usecases
 from tracker.config import load_config
 cfg = load_config(sys.argv[1])
-store = service.open_store(cfg)
+store = usecases.open_store(cfg)
 out = {}
-t = time.perf_counter(); service.sync(cfg, store); out["first_sync_s"] = time.perf_counter() - t
-t = time.perf_counter(); service.sync(cfg, store); out["noop_sync_s"] = time.perf_counter() - t
+t = time.perf_counter(); usecases.sync(cfg, store); out["first_sync_s"] = time.perf_counter() - t
+t = time.perf_counter(); usecases.sync(cfg, store); out["noop_sync_s"] = time.perf_counter() - t
 for b in cfg.branches:
-    t = time.perf_counter(); p = service.plan(cfg, store, b.name)
+    t = time.perf_counter(); p = usecases.plan(cfg, store, b.name)
     out["plan_" + b.name] = [time.perf_counter() - t, len(p.steps)]
 out["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.pgserver import NoPostgres, PostgresServer
-from tracker import service
+from tracker import usecases
 from tracker.config import Config, load_config
 from tracker.sampleworld.demo import build_demo_world, write_demo_config
 from tracker.sampleworld.history import SampleWorld
@@ -78,9 +78,9 @@ def _synced_database(server: PostgresServer, world_template: SampleWorld, tmp: P
     shutil.copytree(world_template.path.parent, root, symlinks=True)
     url = server.create_database()
     cfg = _use_url(write_demo_config(root), url)
-    store = service.open_store(cfg)
-    service.sync(cfg, store)
-    service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    usecases.sync(cfg, store)
+    usecases.sync_sources(cfg, store)
     store.close()
     return url
 
@@ -106,15 +106,15 @@ def synced(
         # The synced world is the same for every test: copy the synced database.
         url = server.create_database(template=template)
         cfg = _use_url(write_demo_config(root), url)
-        store = service.open_store(cfg)
+        store = usecases.open_store(cfg)
         yield Synced(world=world, config=cfg, store=store, root=root)
         store.close()
         server.drop_database(url)
         return
     cfg = load_config(write_demo_config(root))
-    store = service.open_store(cfg)
-    service.sync(cfg, store)
-    service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    usecases.sync(cfg, store)
+    usecases.sync_sources(cfg, store)
     yield Synced(world=world, config=cfg, store=store, root=root)
     store.close()
 
@@ -135,9 +135,9 @@ def synced_ro(
         cfg = _use_url(cfg_path, server.create_database())
     else:
         cfg = load_config(cfg_path)
-    store = service.open_store(cfg)
-    service.sync(cfg, store)
-    service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    usecases.sync(cfg, store)
+    usecases.sync_sources(cfg, store)
     return Synced(world=world, config=cfg, store=store, root=root)
 
 

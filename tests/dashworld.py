@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.gitutil import FastImport, FileState, git, init_repo
-from tracker import service
+from tracker import usecases
 from tracker.config import Config, load_config
 from tracker.store.db import Store
 from tracker.store.models import Branch, BranchState, StableEvent
@@ -138,8 +138,8 @@ def build(root: Path) -> BigWorld:
 
     (root / "tracker.toml").write_text(CONFIG.format(db=root / "tracker.db"))
     config = load_config(root / "tracker.toml")
-    store = service.open_store(config)
-    service.sync(config, store)
+    store = usecases.open_store(config)
+    usecases.sync(config, store)
     world = BigWorld(config, store, fixes, backports, {})
     _mark(world)
     return world
@@ -147,7 +147,7 @@ def build(root: Path) -> BigWorld:
 
 def _mark(w: BigWorld) -> None:
     """Stored simulator verdicts and one stable "failed" mail, as check and ingest store them."""
-    service.plan(w.config, w.store, "linux-6.1.y")  # the BranchState rows verdicts live on
+    usecases.plan(w.config, w.store, "linux-6.1.y")  # the BranchState rows verdicts live on
     needed = w.fixes[BACKPORTED:]
     w.marked = {
         "blocked": needed[0:4],

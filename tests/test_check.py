@@ -13,8 +13,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.conftest import Synced
-from tracker import check, service, simulations
-from tracker.cli_check import register, simulation_text
+from tracker import usecases
+from tracker.cli.check import register
+from tracker.cli.text import simulation_text
 from tracker.errors import InvalidRevisionError, UnknownCommitError
 from tracker.plan import PREREQUISITE
 from tracker.report.queries import simulated_prerequisites
@@ -22,6 +23,7 @@ from tracker.report.queries import simulations as stored_simulations
 from tracker.sampleworld.mails import PENDING_MSGID
 from tracker.simulate import apply_mail_patch
 from tracker.store.models import BranchPrerequisite
+from tracker.usecases import simulation_view
 
 B61 = "linux-6.1.y"
 
@@ -38,7 +40,7 @@ def _evidence_ok(texts: tuple[str, ...], path: str, culprit: str) -> None:
 
 def test_vmalloc_fix_alone_conflicts_and_names_its_prerequisite(synced_ro: Synced) -> None:
     s = synced_ro.world.shas
-    rep = check.check_commits(synced_ro.config, synced_ro.store, B61, [s["VM_FIX"][:12]])
+    rep = usecases.check_commits(synced_ro.config, synced_ro.store, B61, [s["VM_FIX"][:12]])
     assert rep.mode == "commits" and not rep.clean
     (step,) = rep.steps
     assert (step.position, step.sha, step.verdict) == (1, s["VM_FIX"], "conflict")
@@ -52,7 +54,7 @@ def test_vmalloc_fix_alone_conflicts_and_names_its_prerequisite(synced_ro: Synce
 
 def test_shared_count_fix_alone_conflicts_and_names_its_prerequisite(synced_ro: Synced) -> None:
     s = synced_ro.world.shas
-    rep = check.check_commits(synced_ro.config, synced_ro.store, B61, [s["H1"]])
+    rep = usecases.check_commits(synced_ro.config, synced_ro.store, B61, [s["H1"]])
     (step,) = rep.steps
     assert step.verdict == "conflict" and step.files == ("mm/hugetlb.c",)
     assert [p.sha for p in step.prerequisites] == [s["HX"]]
@@ -61,11 +63,11 @@ def test_shared_count_fix_alone_conflicts_and_names_its_prerequisite(synced_ro: 
 
 def test_given_order_is_simulated_and_later_steps_stay_candidates(synced_ro: Synced) -> None:
     s, cfg, store = synced_ro.world.shas, synced_ro.config, synced_ro.store
-    good = check.check_commits(cfg, store, B61, [s["HX"], s["H1"], s["VM_PREREQ"], s["VM_FIX"]])
+    good = usecases.check_commits(cfg, store, B61, [s["HX"], s["H1"], s["VM_PREREQ"], s["VM_FIX"]])
     assert good.clean and [st.verdict for st in good.steps] == ["clean"] * 4
     assert all(not st.prerequisites and st.search is None for st in good.steps)
     # HX after H1 is not "already in the branch" for H1: the search still finds it.
-    bad = check.check_commits(cfg, store, B61, [s["H1"], s["HX"]])
+    bad = usecases.check_commits(cfg, store, B61, [s["H1"], s["HX"]])
     assert [st.verdict for st in bad.steps] == ["conflict", "clean"]
     assert [p.sha for p in bad.steps[0].prerequisites] == [s["HX"]]
     assert bad.counts() == {
@@ -80,11 +82,11 @@ def test_given_order_is_simulated_and_later_steps_stay_candidates(synced_ro: Syn
 def test_every_sha_is_validated_before_simulating(synced_ro: Synced) -> None:
     s, cfg, store = synced_ro.world.shas, synced_ro.config, synced_ro.store
     with pytest.raises(InvalidRevisionError):
-        check.check_commits(cfg, store, B61, [s["VM_FIX"], "not-a-sha"])
+        usecases.check_commits(cfg, store, B61, [s["VM_FIX"], "not-a-sha"])
     with pytest.raises(UnknownCommitError, match="deadbeef00"):
-        check.check_commits(cfg, store, B61, [s["VM_FIX"], "deadbeef00"])
+        usecases.check_commits(cfg, store, B61, [s["VM_FIX"], "deadbeef00"])
     with pytest.raises(UnknownCommitError):
-        check.check_commits(cfg, store, B61, [])
+        usecases.check_commits(cfg, store, B61, [])
 
 
 # -- check --plan ------------------------------------------------------------------------------
@@ -92,12 +94,12 @@ def test_every_sha_is_validated_before_simulating(synced_ro: Synced) -> None:
 
 def test_plan_inserts_the_prerequisite_and_then_simulates_clean(synced: Synced) -> None:
     s, cfg, store = synced.world.shas, synced.config, synced.store
-    before = service.plan(cfg, store, B61)
+    before = usecases.plan(cfg, store, B61)
     pos = {st.sha: st.position or 0 for st in before.ordered}
     # The Cc: stable # 6.1.x annotation already orders VM_PREREQ first; HX is not planned.
     assert pos[s["VM_PREREQ"]] < pos[s["VM_FIX"]] and s["HX"] not in pos
 
-    rep = check.check_plan(cfg, store, B61)
+    rep = usecases.check_plan(cfg, store, B61)
     assert (rep.mode, rep.rounds, rep.converged, rep.clean) == ("plan", 2, True, True)
     added = {(a.fix, a.prerequisite): a.evidence for a in rep.added}
     # H1 conflicts in the plan; VM_FIX has a FAILED mail, so it is also simulated on its own.
@@ -113,7 +115,7 @@ def test_plan_inserts_the_prerequisite_and_then_simulates_clean(synced: Synced) 
     # In the plan VM_FIX applies (VM_PREREQ is an earlier step); its result names it anyway.
     assert [p.sha for p in steps[s["VM_FIX"]].prerequisites] == [s["VM_PREREQ"]]
 
-    after = service.plan(cfg, store, B61)
+    after = usecases.plan(cfg, store, B61)
     hx = next(st for st in after.steps if st.sha == s["HX"])
     assert hx.status == PREREQUISITE and s["H1"][:12] in hx.reason
     assert [st.sha for st in after.ordered] == [st.sha for st in rep.steps]
@@ -130,13 +132,13 @@ def test_plan_inserts_the_prerequisite_and_then_simulates_clean(synced: Synced) 
         assert simulated_prerequisites(ses, B61, s["H1"]) == [s["HX"]]
         assert simulated_prerequisites(ses, B61, s["VM_FIX"]) == [s["VM_PREREQ"]]
 
-    again = check.check_plan(cfg, store, B61)
+    again = usecases.check_plan(cfg, store, B61)
     assert (again.rounds, again.added, again.clean) == (1, (), True)
 
 
 def test_one_round_reports_the_conflict_and_stores_no_prerequisite(synced: Synced) -> None:
     s, cfg, store = synced.world.shas, synced.config, synced.store
-    rep = check.check_plan(cfg, store, B61, max_rounds=1)
+    rep = usecases.check_plan(cfg, store, B61, max_rounds=1)
     assert (rep.rounds, rep.converged, rep.clean, rep.added) == (1, False, False, ())
     h1 = next(st for st in rep.steps if st.sha == s["H1"])
     assert h1.verdict == "conflict" and h1.files == ("mm/hugetlb.c",)
@@ -152,25 +154,25 @@ def test_one_round_reports_the_conflict_and_stores_no_prerequisite(synced: Synce
 
 def test_plan_and_status_show_stored_simulations(synced: Synced) -> None:
     s, cfg, store = synced.world.shas, synced.config, synced.store
-    check.check_plan(cfg, store, B61)
-    p = service.plan(cfg, store, B61)  # a plain re-plan rewrites states but keeps simulations
-    sims = simulations.plan_simulations(store, p)
+    usecases.check_plan(cfg, store, B61)
+    p = usecases.plan(cfg, store, B61)  # a plain re-plan rewrites states but keeps simulations
+    sims = usecases.plan_simulations(store, p)
     assert set(sims) == {st.sha for st in p.ordered}
     h1 = sims[s["H1"]]
     assert (h1.verdict, h1.files, h1.prerequisites, h1.stale) == ("clean", (), (s["HX"],), False)
-    steps = simulations.plan_dict(p, sims)["steps"]
+    steps = usecases.plan_dict(p, sims)["steps"]
     assert isinstance(steps, list)
     by_sha = {st["sha"]: st for st in steps}
     assert by_sha[s["H1"]]["simulation"]["prerequisites"] == [s["HX"]]
     assert all(st["simulation"] is None for st in by_sha.values() if st["position"] is None)
     assert simulation_text(h1) == f"simulation: clean; needs {s['HX'][:12]}"
-    topical = service.plan(cfg, store, B61, "hugetlb")
-    assert not any(x.stale for x in simulations.plan_simulations(store, topical).values())
+    topical = usecases.plan(cfg, store, B61, "hugetlb")
+    assert not any(x.stale for x in usecases.plan_simulations(store, topical).values())
 
-    rep = service.status(cfg, store, s["H1"])
-    st_sims = simulations.status_simulations(store, rep)
+    rep = usecases.status(cfg, store, s["H1"])
+    st_sims = usecases.status_simulations(store, rep)
     assert set(st_sims) == {B61}  # the other branches were never checked
-    rows = simulations.status_dict(rep, st_sims)["branches"]
+    rows = usecases.status_dict(rep, st_sims)["branches"]
     assert isinstance(rows, list)
     assert [r["simulation"] is not None for r in rows] == [r["branch"] == B61 for r in rows]
 
@@ -182,15 +184,15 @@ def test_summary_reads_bare_step_results_and_flags_staleness() -> None:
         "prerequisites": {"found": False, "commits": []},
         "detail": "2 conflicts: a.c, b.c",
     }
-    sim = simulations.summarize(bare)
+    sim = simulation_view.summarize(bare)
     assert (sim.verdict, sim.files, sim.prerequisites, sim.stale) == (
         "conflict",
         ("a.c", "b.c"),
         (),
         False,
     )
-    assert simulations.summarize({**bare, "head": "a" * 40, "position": 2}, head="b" * 40).stale
-    assert simulations.summarize({**bare, "head": "a" * 40, "position": 2}, position=3).stale
+    assert simulation_view.summarize({**bare, "head": "a" * 40, "position": 2}, head="b" * 40).stale
+    assert simulation_view.summarize({**bare, "head": "a" * 40, "position": 2}, position=3).stale
     assert simulation_text(sim) == "simulation: conflict in a.c, b.c"
     assert simulation_text(None) is None
 
@@ -236,14 +238,14 @@ def _series_mbox() -> str:
 @pytest.fixture
 def with_series(synced: Synced) -> Synced:
     (synced.root / "mail" / "series.mbox").write_text(_series_mbox())
-    reports = service.sync_sources(synced.config, synced.store)
+    reports = usecases.sync_sources(synced.config, synced.store)
     assert all(r.failed is None and not r.counts.errors for r in reports), reports
     return synced
 
 
 @pytest.mark.parametrize("msgid", [_COVER, f"<{_P2}>", _P1])
 def test_series_applies_in_order_on_chained_trees(with_series: Synced, msgid: str) -> None:
-    rep = check.check_series(with_series.config, with_series.store, B61, msgid)
+    rep = usecases.check_series(with_series.config, with_series.store, B61, msgid)
     assert (rep.mode, rep.message_id, rep.clean) == ("series", msgid.strip("<>"), True)
     assert [(st.position, st.message_id, st.verdict) for st in rep.steps] == [
         (1, _P1, "clean"),
@@ -257,18 +259,18 @@ def test_series_applies_in_order_on_chained_trees(with_series: Synced, msgid: st
 
 def test_series_second_patch_alone_does_not_apply(with_series: Synced) -> None:
     """What makes the chaining above meaningful."""
-    rep = check.check_series(with_series.config, with_series.store, B61, _P1)
+    rep = usecases.check_series(with_series.config, with_series.store, B61, _P1)
     assert apply_mail_patch(with_series.world.path, rep.head, _DIFF2).verdict.value == "conflict"
 
 
 def test_sample_posting_and_unknown_message_ids(synced: Synced) -> None:
     cfg, store = synced.config, synced.store
-    service.sync_sources(cfg, store)
-    rep = check.check_series(cfg, store, B61, f"<{PENDING_MSGID}>")
+    usecases.sync_sources(cfg, store)
+    rep = usecases.check_series(cfg, store, B61, f"<{PENDING_MSGID}>")
     assert [(st.message_id, st.verdict) for st in rep.steps] == [(PENDING_MSGID, "clean")]
     assert rep.steps[0].subject == "mm/hugetlb: fix PMD unshare refcount underflow"
     with pytest.raises(UnknownCommitError, match=r"nobody@example\.org"):
-        check.check_series(cfg, store, B61, "<nobody@example.org>")
+        usecases.check_series(cfg, store, B61, "<nobody@example.org>")
 
 
 # -- CLI -----------------------------------------------------------------------------------------
@@ -318,7 +320,7 @@ def test_cli_unknown_sha_is_one_line_exit_5(synced_ro: Synced) -> None:
     """Through cli.main's error handler, in its own process (registering there is harmless)."""
     code = (
         "from tracker import cli\n"
-        "from tracker.cli_check import register\n"
+        "from tracker.cli.check import register\n"
         "if not any(c.name == 'check' for c in cli.app.registered_commands):\n"
         "    register(cli.app)\n"
         "cli.main()\n"

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select as sql_select
 
 from tests.conftest import Synced
-from tracker import service
-from tracker.cli_check import PAUSE_ENV
+from tracker import usecases
+from tracker.cli.check import PAUSE_ENV
 from tracker.store.models import BranchPrerequisite, BranchState
 
 B61 = "linux-6.1.y"
@@ -68,7 +68,7 @@ def _run_until_paused(synced: Synced, at: str) -> subprocess.Popen[bytes]:
 
 
 def test_killed_or_interrupted_run_leaves_the_store_as_it_was(synced: Synced) -> None:
-    service.plan(synced.config, synced.store, B61)  # a stored plan, as cron would have left
+    usecases.plan(synced.config, synced.store, B61)  # a stored plan, as cron would have left
     before = _snapshot(synced)
     assert before[0] and not before[1]
 
@@ -112,7 +112,7 @@ def test_progress_on_a_terminal_and_quiet(synced: Synced) -> None:
         os.close(leader)
         return out.decode()
 
-    total = len(service.plan(synced.config, synced.store, B61).ordered)
+    total = len(usecases.plan(synced.config, synced.store, B61).ordered)
     shown = run()
     assert f"round 1  step {total}/{total}  " in shown and "1 not applied" in shown
     # round 2 plans the verified prerequisite as a step of its own
@@ -144,8 +144,8 @@ def test_bad_prerequisites_value_is_a_usage_error(synced_ro: Synced) -> None:
 
 
 def test_config_example_values_reach_the_limits(synced_ro: Synced) -> None:
-    from tracker.check import search_limits
     from tracker.simulate import PrerequisiteMode
+    from tracker.usecases import search_limits
 
     lim = search_limits(synced_ro.config)
     assert (lim.mode, lim.max_commits, lim.max_lines) == (PrerequisiteMode.BOUNDED, 3, 200)

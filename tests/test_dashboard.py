@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Synced
-from tracker import service
-from tracker.report.dashboard import write_dashboard
+from tracker import usecases
 from tracker.report.render import Renderer, TemplateError
 from tracker.report.sections import SECTIONS
 from tracker.store.models import Branch, BranchState
+from tracker.usecases import write_dashboard
 
 CLOCK = datetime(2026, 1, 28, 14, 53, tzinfo=UTC)
 
@@ -73,7 +73,7 @@ def test_change_page_timeline_and_graph(synced_ro: Synced, tmp_path: Path) -> No
 
 def test_stored_simulation_is_shown(synced: Synced, tmp_path: Path) -> None:
     s = synced.world.shas
-    service.plan(synced.config, synced.store, "linux-6.1.y")
+    usecases.plan(synced.config, synced.store, "linux-6.1.y")
     verdict = {
         "index": 3,
         "commit": s["VM_FIX"],

@@ -14,8 +14,8 @@ import pytest
 
 from tests.browser import Dom, browser, chromium, static_servers
 from tests.conftest import Synced
-from tracker import service
-from tracker.report.dashboard import write_dashboard
+from tracker import usecases
+from tracker.usecases import write_dashboard
 
 PAYLOAD = "<script>alert(1)</script><img src=x onerror=\"document.title='pwned'\">"
 XSS_SUBJECT = f"mm/hugetlb: fix {PAYLOAD} race"
@@ -45,7 +45,7 @@ def _add_hostile_fix(synced: Synced) -> str:
     sha = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    service.sync(synced.config, synced.store)
+    usecases.sync(synced.config, synced.store)
     return sha
 
 

@@ -18,8 +18,9 @@ import pytest
 
 from tests import dashworld
 from tests.browser import browser, chromium, static_servers
-from tracker.report.dashboard import PAGE_ROWS, TOP_ITEMS, write_dashboard
+from tracker.report.dashboard import PAGE_ROWS, TOP_ITEMS
 from tracker.report.sections import SECTIONS
+from tracker.usecases import write_dashboard
 
 ACTION_TITLES = [s.title for s in SECTIONS if s.action]
 

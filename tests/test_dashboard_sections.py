@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from tests.conftest import Synced
-from tracker.report.dashboard import write_dashboard
 from tracker.report.sections import SECTIONS, Item, Section, group, status_is
+from tracker.usecases import write_dashboard
 
 
 def _keys(items: list[Item], sections: tuple[Section, ...] = SECTIONS) -> dict[str, list[str]]:

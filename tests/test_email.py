@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from tests.conftest import Synced
-from tracker.cli_reports import register
+from tracker.cli.reports import register
 from tracker.config import EmailConfig
 from tracker.errors import ConfigError
 from tracker.report.email import (

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.conftest import Synced
-from tracker import service
+from tracker import usecases
 from tracker.ingest.stablemail import (
     BackportSubmission,
     FailedToApply,
@@ -29,12 +29,12 @@ from tracker.report.email import MailSettings, OutgoingMail, mbox_bytes
 from tracker.report.mails import (
     MailContext,
     backport_mails,
-    digest_mails,
     failed_mail,
     review_series,
 )
 from tracker.report.render import Renderer
 from tracker.store.models import Branch, BranchState
+from tracker.usecases import digest_mails
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 CLOCK = datetime(2026, 1, 28, 14, 53, 2, tzinfo=UTC)
@@ -204,7 +204,7 @@ def test_digest_golden(synced_ro: Synced, tmp_path: Path) -> None:
 def test_failed_uses_stored_simulation(synced: Synced) -> None:
     """Without --prerequisite, the simulator's verified prerequisites are listed."""
     s = synced.world.shas
-    service.plan(synced.config, synced.store, "linux-6.1.y")
+    usecases.plan(synced.config, synced.store, "linux-6.1.y")
     verdict = {
         "verdict": "clean",
         "prerequisites": {"found": True, "commits": [s["VM_PREREQ"], s["VM_FIX"]]},

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from tests.conftest import Synced
 from tests.loopback import LoopbackServer, Reply
-from tracker import service
+from tracker import usecases
 from tracker.config import load_config
 from tracker.store.models import SyncRun
 
@@ -93,7 +93,7 @@ def test_ctrl_c_is_one_line_and_130_and_the_run_log_says_so(
 def test_a_run_killed_before_it_could_record_is_marked_by_the_next(synced: Synced) -> None:
     with synced.store.session() as s:
         s.add(SyncRun(source="git", started_at=datetime.now(UTC), status="running", added=0))
-    service.sync(synced.config, synced.store)
+    usecases.sync(synced.config, synced.store)
     with synced.store.session() as s:
         statuses = s.scalars(select(SyncRun.status).order_by(SyncRun.id)).all()
     assert "running" not in statuses

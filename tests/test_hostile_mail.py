@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tracker import service
+from tracker import usecases
 from tracker.config import parse_config
 from tracker.errors import SourceError
 from tracker.ingest.mailparse import analyse
@@ -143,8 +143,8 @@ def test_damaged_mails_are_document_errors_not_postings(tmp_path: Path) -> None:
         },
         None,
     )
-    store = service.open_store(cfg)
-    (report,) = service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    (report,) = usecases.sync_sources(cfg, store)
     assert len(report.counts.errors) == 3
     with store.session() as s:
         errors = {d.key.rsplit("/", 1)[1]: d.error for d in s.scalars(select(Document))}

@@ -24,7 +24,7 @@ def backend() -> str:
 RUN_CLI = """
 import sys
 import tracker.cli as cli
-from tracker.cli_reports import register
+from tracker.cli.reports import register
 if not any(c.name == "dashboard" for c in cli.app.registered_commands):
     register(cli.app)
 cli.main(sys.argv[1:])

@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import select
 
 from tests.test_cli import run
-from tracker import service
+from tracker import usecases
 from tracker.config import Config, load_config, parse_config
-from tracker.report.dashboard import write_dashboard
 from tracker.sampleworld.demo import write_demo_config
 from tracker.sampleworld.history import SampleWorld
 from tracker.store.db import Store
 from tracker.store.models import Message, MessageList, Series, SeriesVersion, Trailer
+from tracker.usecases import write_dashboard
 
 SLICE = Path(__file__).parent / "data" / "corpus" / "sparclinux-slice.bundle"
 
@@ -106,7 +106,7 @@ def _store(tmp: Path, inboxes: dict[str, Path]) -> tuple[Config, Store]:
         },
         None,
     )
-    return cfg, service.open_store(cfg)
+    return cfg, usecases.open_store(cfg)
 
 
 def state(store: Store) -> dict[str, Any]:
@@ -148,7 +148,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Store, lis
     messages = _slice_messages(tmp)
     inbox = make_inbox(tmp / "sparclinux", messages)
     cfg, store = _store(tmp, {"sparclinux": inbox})
-    (rep,) = service.sync_sources(cfg, store)
+    (rep,) = usecases.sync_sources(cfg, store)
     assert rep.failed is None and not rep.counts.errors
     return cfg, store, messages
 
@@ -276,16 +276,16 @@ def test_archive_order_and_sync_count_do_not_matter(corpus: Any, tmp_path: Path)
     # Newest first: every reply before its patch, every patch before its cover.
     backwards = make_inbox(tmp_path / "rev" / "sparclinux", list(reversed(messages)))
     cfg, other = _store(tmp_path / "rev", {"sparclinux": backwards})
-    service.sync_sources(cfg, other)
+    usecases.sync_sources(cfg, other)
     assert state(other) == expected
     # The archive in three syncs, cut inside threads: later mails complete earlier series.
     inbox = make_inbox(tmp_path / "steps" / "sparclinux", messages[:3])
     cfg, stepped = _store(tmp_path / "steps", {"sparclinux": inbox})
-    service.sync_sources(cfg, stepped)
+    usecases.sync_sources(cfg, stepped)
     add_messages(inbox, messages[3:10])
-    service.sync_sources(cfg, stepped)
+    usecases.sync_sources(cfg, stepped)
     add_messages(inbox, messages[10:])
-    service.sync_sources(cfg, stepped)
+    usecases.sync_sources(cfg, stepped)
     assert state(stepped) == expected
 
 
@@ -301,7 +301,7 @@ def test_cross_post_keeps_every_list(tmp_path: Path) -> None:
     mm = make_inbox(tmp_path / "linux-mm", [cover])
     arch = make_inbox(tmp_path / "linux-arch", [relabelled])
     cfg, store = _store(tmp_path, {"sparc": sparc, "mm": mm, "arch": arch})
-    service.sync_sources(cfg, store)
+    usecases.sync_sources(cfg, store)
     with store.session() as s:
         lists = set(
             s.scalars(select(MessageList.list_name).where(MessageList.message_id == LAZY_V1))
@@ -313,8 +313,8 @@ def test_cross_post_keeps_every_list(tmp_path: Path) -> None:
 
 def test_posting_status_before_merge(corpus: Any) -> None:
     cfg, store, _ = corpus
-    rep = service.posting_status(cfg, store, "Fix lazy mmu mode")
-    assert isinstance(rep, service.PostingStatus)
+    rep = usecases.posting_status(cfg, store, "Fix lazy mmu mode")
+    assert isinstance(rep, usecases.PostingStatus)
     p = rep.posting
     assert [v.version for v in p.versions] == [1, 2]
     assert all(v.complete for v in p.versions) and rep.commits == ()
@@ -328,8 +328,8 @@ def test_posting_status_before_merge(corpus: Any) -> None:
     assert stable == [1, 3, 4]
     # A reply's Message-ID and a lore URL name the same posting.
     for query in (f"<{ACK_DAVID}>", f"https://lore.kernel.org/sparclinux/{LAZY_V1_2}/T/#u"):
-        again = service.posting_status(cfg, store, query)
-        assert isinstance(again, service.PostingStatus)
+        again = usecases.posting_status(cfg, store, query)
+        assert isinstance(again, usecases.PostingStatus)
         assert again.posting.subject == p.subject
 
 
@@ -364,7 +364,7 @@ def test_one_sync_equals_two(world_dir: tuple[SampleWorld, Path]) -> None:
     assert run("--config", toml, "sync", "--quiet").returncode == 0
 
     def snapshot() -> tuple[Any, ...]:
-        store = service.open_store(cfg)
+        store = usecases.open_store(cfg)
         try:
             plans = {
                 b.name: json.loads(run("--config", toml, "plan", b.name, "--json").stdout)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from tracker import service
+from tracker import usecases
 from tracker.config import Config, load_config
 from tracker.ingest.gitlog import SyncStats
 from tracker.store.db import Store
@@ -129,10 +129,10 @@ def _named(world: World, ids: dict[str, str | None]) -> set[str]:
 
 
 def _sync(cfg: Config) -> tuple[Store, SyncStats]:
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
     if cfg.sources:
-        service.sync_sources(cfg, store)
-    return store, service.sync(cfg, store)
+        usecases.sync_sources(cfg, store)
+    return store, usecases.sync(cfg, store)
 
 
 def test_orphan_links_by_patch_id_and_only_its_path_mates_are_diffed(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_orphan_links_by_patch_id_and_only_its_path_mates_are_diffed(tmp_path: P
     # x.c (x1, and x2 whose patch-id then differs) and the orphan itself were diffed.
     assert _named(world, _patch_ids(store)) == {"x1", "x2", "orphan"}
     assert stats.patch_ids == 3
-    again = service.sync(world.config(), store)
+    again = usecases.sync(world.config(), store)
     assert (again.patch_ids, again.patch_id_links) == (0, 0)
 
 
@@ -160,7 +160,7 @@ def test_a_later_orphan_finds_a_later_commit(tmp_path: Path) -> None:
     _git(world.repo, "cherry-pick", late)
     orphan = _git(world.repo, "rev-parse", "HEAD").strip()
     _git(world.repo, "checkout", "-q", "master")
-    stats = service.sync(world.config(), store)
+    stats = usecases.sync(world.config(), store)
     ids = _patch_ids(store)
     # The new orphan and the new commit on its path; x1 and x2 had theirs from the first run.
     assert ids[late] and ids[orphan] and ids[other] is None and stats.patch_ids == 2
@@ -183,7 +183,7 @@ def test_rows_from_before_path_keys_get_them_from_git_and_link_the_same(tmp_path
             .values(upstream_sha=None, upstream_rule=None)
         )
         s.execute(update(Source).where(Source.name.like("patch-id%")).values(cursor=None))
-    stats = service.sync(cfg, store)
+    stats = usecases.sync(cfg, store)
     assert stats.patch_id_links == 1 and stats.patch_ids == 3
     assert _named(world, _patch_ids(store)) == {"x1", "x2", "orphan"}
     with store.session() as s:
@@ -206,13 +206,13 @@ def test_a_waiting_mail_links_by_patch_id(tmp_path: Path, legacy: bool) -> None:
     world = _world(tmp_path)
     _post(world, world.shas["b1"])
     cfg = world.config(mail=True)
-    store = service.open_store(cfg)
-    service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    usecases.sync_sources(cfg, store)
     if legacy:
         # A mail stored before mails carried a path key: read from its stored document.
         with store.session() as s:
             s.execute(update(Message).values(paths_key=None))
-    stats = service.sync(cfg, store)
+    stats = usecases.sync(cfg, store)
     with store.session() as s:
         msg = s.get(Message, "posting@example.org")
         assert msg is not None and msg.link_rule == "patch-id"

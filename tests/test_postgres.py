@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests.conftest import Synced, _use_url
 from tests.pgserver import PostgresServer
-from tracker import service
+from tracker import usecases
 from tracker.config import Config, load_config
 from tracker.sampleworld.demo import write_demo_config
 from tracker.sampleworld.history import SampleWorld
@@ -30,14 +30,14 @@ def _world(world_template: SampleWorld, root: Path) -> Path:
 
 
 def _answers(cfg: Config) -> str:
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
     try:
-        service.sync(cfg, store)
-        service.sync_sources(cfg, store)
-        plans = [service.plan(cfg, store, b.name).to_dict() for b in cfg.branches]
+        usecases.sync(cfg, store)
+        usecases.sync_sources(cfg, store)
+        plans = [usecases.plan(cfg, store, b.name).to_dict() for b in cfg.branches]
         steps = [st for p in plans for st in p["steps"]]  # type: ignore[attr-defined]
         shas = {str(st["sha"]) for st in steps if len(str(st["sha"])) == 40}
-        status = [service.status(cfg, store, sha[:12]).to_dict() for sha in sorted(shas)]
+        status = [usecases.status(cfg, store, sha[:12]).to_dict() for sha in sorted(shas)]
     finally:
         store.close()
     return json.dumps({"plans": plans, "status": status}, sort_keys=True, default=str)
@@ -54,7 +54,7 @@ def test_the_same_plans_and_status_on_sqlite_and_postgresql(
 
 
 def test_times_are_stored_as_moments_on_both_stores(synced_ro: Synced) -> None:
-    store = service.open_store(synced_ro.config)
+    store = usecases.open_store(synced_ro.config)
     late_west = datetime(2025, 12, 2, 23, 30, tzinfo=timezone(timedelta(hours=-8)))
     with store.session() as s:
         s.add(SyncRun(source="tz-probe", started_at=late_west, status="ok", added=0))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Synced
-from tracker import service
+from tracker import usecases
 from tracker.plan import Plan, Step
 
 
 def _plan(sy: Synced, branch: str) -> Plan:
-    return service.plan(sy.config, sy.store, branch)
+    return usecases.plan(sy.config, sy.store, branch)
 
 
 def _by_role(sy: Synced, p: Plan) -> dict[str, Step]:
@@ -106,14 +106,14 @@ def test_every_step_explains_itself(synced_ro: Synced, branch: str) -> None:
 
 
 def test_topic_filter(synced_ro: Synced) -> None:
-    p = service.plan(synced_ro.config, synced_ro.store, "linux-6.1.y", "lazy-mmu")
+    p = usecases.plan(synced_ro.config, synced_ro.store, "linux-6.1.y", "lazy-mmu")
     assert p.steps and all("lazy-mmu" in s.topics for s in p.steps)
     roles = _by_role(synced_ro, p)
     assert "VM_FIX" in roles and "H1" not in roles
 
 
 def test_status_one_row_per_branch(synced_ro: Synced) -> None:
-    rep = service.status(synced_ro.config, synced_ro.store, synced_ro.world.shas["L1"][:12])
+    rep = usecases.status(synced_ro.config, synced_ro.store, synced_ro.world.shas["L1"][:12])
     got = {r.branch: r.step.status for r in rep.rows}
     assert got == {
         "linux-6.12.y": "released",
@@ -121,12 +121,12 @@ def test_status_one_row_per_branch(synced_ro: Synced) -> None:
         "linux-6.1.y": "not-needed",
     }
     # A stable sha resolves to the mainline change it backports.
-    rep2 = service.status(synced_ro.config, synced_ro.store, synced_ro.world.shas["S66_L1"])
+    rep2 = usecases.status(synced_ro.config, synced_ro.store, synced_ro.world.shas["S66_L1"])
     assert rep2.sha == synced_ro.world.shas["L1"]
     # Subject text and Link: Message-IDs find the same change.
-    rep3 = service.status(synced_ro.config, synced_ro.store, "fix lazy mmu docs and usage")
+    rep3 = usecases.status(synced_ro.config, synced_ro.store, "fix lazy mmu docs and usage")
     assert rep3.sha == synced_ro.world.shas["L1"]
-    rep4 = service.status(
+    rep4 = usecases.status(
         synced_ro.config, synced_ro.store, "<20250303141542.3371656-1-ryan@example.org>"
     )
     assert rep4.sha == synced_ro.world.shas["L1"]
@@ -144,7 +144,7 @@ def test_repaired_and_unresolved_fixes_tags(synced_ro: Synced) -> None:
 
 
 def test_why_walks_the_chain(synced_ro: Synced) -> None:
-    rep = service.why(synced_ro.config, synced_ro.store, synced_ro.world.shas["H6"], "linux-6.1.y")
+    rep = usecases.why(synced_ro.config, synced_ro.store, synced_ro.world.shas["H6"], "linux-6.1.y")
     shas = [link.sha for link in rep.chain]
     w = synced_ro.world.shas
     # H6 -> Fixes H3 -> H3 is itself planned -> Fixes H0 (in v6.1)
@@ -188,7 +188,7 @@ def test_every_status_occurs(synced_ro: Synced) -> None:
 def test_why_says_each_fact_once(synced_ro: Synced) -> None:
     w = synced_ro.world.shas
     for key in ("H6", "H3"):
-        rep = service.why(synced_ro.config, synced_ro.store, w[key], "linux-6.1.y")
+        rep = usecases.why(synced_ro.config, synced_ro.store, w[key], "linux-6.1.y")
         for link in rep.chain:
             lines = list(link.evidence)
             for i, line in enumerate(lines):
@@ -199,11 +199,11 @@ def test_status_decides_as_each_branch_plan_does(synced_ro: Synced) -> None:
     """status reads what branches share once; every answer must still be that branch's plan."""
     cfg, store = synced_ro.config, synced_ro.store
     plans = {
-        b.name: {st.sha: st for st in service.plan(cfg, store, b.name).steps} for b in cfg.branches
+        b.name: {st.sha: st for st in usecases.plan(cfg, store, b.name).steps} for b in cfg.branches
     }
     shas = sorted({sha for steps in plans.values() for sha in steps if len(sha) == 40})
     assert len(shas) > 10
     for sha in shas:
-        for row in service.status(cfg, store, sha).rows:
+        for row in usecases.status(cfg, store, sha).rows:
             if sha in plans[row.branch]:
                 assert row.step == plans[row.branch][sha], (sha, row.branch)

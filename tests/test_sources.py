@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from tests.loopback import LoopbackServer, Reply, gzip_bytes, html_page, truncated
 from tests.test_pimirror import Epoch
-from tracker import service
+from tracker import usecases
 from tracker.config import Config, parse_config
 from tracker.ingest.lore import thread_url
 from tracker.store.db import Store
@@ -71,8 +71,8 @@ def samples_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Sto
             {"name": "archives", "kind": "archive-text", "path": str(archives)},
         ],
     )
-    store = service.open_store(cfg)
-    reports = service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    reports = usecases.sync_sources(cfg, store)
     assert all(r.failed is None and not r.counts.errors for r in reports), reports
     return cfg, store
 
@@ -175,14 +175,14 @@ def test_mm_commits_and_archive_samples(samples_store: tuple[Config, Store]) -> 
 def test_reparse_rebuilds_the_same_records(samples_store: tuple[Config, Store]) -> None:
     cfg, store = samples_store
     before = _counts(store)
-    service.reparse(cfg, store)
+    usecases.reparse(cfg, store)
     assert _counts(store) == before
 
 
 def test_second_local_sync_adds_nothing(samples_store: tuple[Config, Store]) -> None:
     cfg, store = samples_store
     before = _counts(store)
-    reports = service.sync_sources(cfg, store)
+    reports = usecases.sync_sources(cfg, store)
     assert _counts(store) == before
     assert sum(r.counts.duplicates for r in reports) == 13
 
@@ -230,11 +230,11 @@ def test_atom_feed_triggers_thread_fetch_then_304(
         Reply(body=gzip_bytes(LAZY_MBOX.read_bytes()), content_type="application/gzip"),
     )
     cfg = _config(tmp_path, [{"name": "mm", "kind": "public-inbox-atom", "url": feed}])
-    store = service.open_store(cfg)
-    (rep,) = service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    (rep,) = usecases.sync_sources(cfg, store)
     assert rep.failed is None and rep.counts.messages == 28
     first = _counts(store)
-    (rep2,) = service.sync_sources(cfg, store)
+    (rep2,) = usecases.sync_sources(cfg, store)
     assert rep2.not_modified == 1 and rep2.counts.documents == 0
     assert _counts(store) == first
     feed_requests = srv.requests_for("/linux-mm/new.atom")
@@ -255,8 +255,8 @@ def test_cgit_feed_records_commits_and_asks_for_fetch(
         ),
     )
     cfg = _config(tmp_path, [{"name": "cgit", "kind": "cgit-atom", "url": url}])
-    store = service.open_store(cfg)
-    (rep,) = service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    (rep,) = usecases.sync_sources(cfg, store)
     assert rep.counts.commits == 10 and len(rep.fetch_shas) == 10
     with store.session() as s:
         c = s.scalars(select(Commit).where(Commit.sha.startswith("da06bb0ca45b"))).one()
@@ -265,7 +265,7 @@ def test_cgit_feed_records_commits_and_asks_for_fetch(
             select(Trailer.value).where(Trailer.commit_sha == c.sha, Trailer.kind == "fixes")
         ).all()
         assert fixes == ["1013af4f585f"]
-    (rep2,) = service.sync_sources(cfg, store)
+    (rep2,) = usecases.sync_sources(cfg, store)
     assert rep2.not_modified == 1
     assert loopback_server.requests[-1].headers.get("if-modified-since")
 
@@ -306,8 +306,8 @@ def test_bad_documents_are_recorded_and_the_rest_goes_on(
             {"name": "mm", "kind": "public-inbox-atom", "url": feed},
         ],
     )
-    store = service.open_store(cfg)
-    broken, mm = service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    broken, mm = usecases.sync_sources(cfg, store)
     assert broken.failed is not None
     assert mm.failed is None
     errors = " | ".join(mm.counts.errors)
@@ -326,14 +326,14 @@ def test_public_inbox_mirror_incremental(tmp_path: Path) -> None:
     bodies = [m.split(b"\n", 1)[1] for m in mails]  # drop the mbox From_ line
     epoch.add(*bodies[:20])
     cfg = _config(tmp_path, [{"name": "mirror", "kind": "public-inbox-mirror", "path": str(inbox)}])
-    store = service.open_store(cfg)
-    (rep,) = service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    (rep,) = usecases.sync_sources(cfg, store)
     assert rep.counts.messages == 20
     before = _counts(store)
-    (rep2,) = service.sync_sources(cfg, store)
+    (rep2,) = usecases.sync_sources(cfg, store)
     assert rep2.counts.messages == 0 and _counts(store) == before
     epoch.add(*bodies[20:])
-    (rep3,) = service.sync_sources(cfg, store)
+    (rep3,) = usecases.sync_sources(cfg, store)
     assert rep3.counts.messages == len(bodies) - 20
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(Document)) == len(bodies)
@@ -349,9 +349,9 @@ def test_large_mirror_batch_goes_through_the_parse_pool(tmp_path: Path) -> None:
     cfg = _config(
         tmp_path, [{"name": "m", "kind": "public-inbox-mirror", "path": str(tmp_path / "inbox")}]
     )
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
     result: list[object] = []
-    worker = threading.Thread(target=lambda: result.extend(service.sync_sources(cfg, store)))
+    worker = threading.Thread(target=lambda: result.extend(usecases.sync_sources(cfg, store)))
     worker.start()
     worker.join(timeout=180)
     assert not worker.is_alive(), "mirror ingest with the parse pool did not finish"

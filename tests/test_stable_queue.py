@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from tests.gitutil import commit_files, git, init_repo
 from tests.test_parse_patch import _hunks_by_file, _images
-from tracker import service
+from tracker import usecases
 from tracker.config import Config, parse_config
 from tracker.gitio import GitRepo
 from tracker.ingest.sources import SourceReport
@@ -245,13 +245,13 @@ def rows(store: Store) -> dict[str, tuple[object, ...]]:
 
 
 def sync_all(cfg: Config, store: Store) -> list[SourceReport]:
-    reports = service.sync_sources(cfg, store)
-    service.sync(cfg, store)
+    reports = usecases.sync_sources(cfg, store)
+    usecases.sync(cfg, store)
     return reports
 
 
 def plan_steps(cfg: Config, store: Store) -> dict[str, Step]:
-    return {st.sha: st for st in service.plan(cfg, store, "linux-6.12.y").steps}
+    return {st.sha: st for st in usecases.plan(cfg, store, "linux-6.12.y").steps}
 
 
 # ------------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def plan_steps(cfg: Config, store: Store) -> dict[str, Step]:
 def test_queue_history(qworld: QueueWorld, db_url: str) -> None:
     w = qworld
     cfg = config(w, db_url)
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
     sh = w.shas
     mm_noref = REAL_MM.read_bytes().replace(f"commit {REAL_MM_SHA} upstream.\n\n".encode(), b"")
     assert mm_noref != REAL_MM.read_bytes()
@@ -282,11 +282,11 @@ def test_queue_history(qworld: QueueWorld, db_url: str) -> None:
         "6.12 patches added",
     )
     # Sources sync before git (as `tracker sync` does): the patch-id link waits for git.
-    reports = service.sync_sources(cfg, store)
+    reports = usecases.sync_sources(cfg, store)
     assert reports[0].failed is None
     assert [e.split(":")[0] for e in reports[0].counts.errors] == ["queue-6.12/mm-noref.patch"]
     assert rows(store)["queue-6.12/mm-noref.patch"][3] is None
-    service.sync(cfg, store)
+    usecases.sync(cfg, store)
     got = rows(store)
     assert got["queue-6.12/f1.patch"][:5] == ("queued", 1, 4, sh["f1"], "upstream-line")
     assert got["queue-6.12/f2.patch"][:5] == ("queued", 2, 4, sh["f2"], "upstream-line")
@@ -378,7 +378,7 @@ def test_queue_history(qworld: QueueWorld, db_url: str) -> None:
     assert "neither queued for 6.12 nor in linux-6.12.y" in f4.flags[0]
     assert "FLAG:" in f4.reason
     assert len(f5.flags) == 1 and sh["p5"][:12] in f5.flags[0] and "Stable-dep-of" in f5.flags[0]
-    why = service.why(cfg, store, sh["f4"], "linux-6.12.y")
+    why = usecases.why(cfg, store, sh["f4"], "linux-6.12.y")
     assert any("neither queued" in e for e in why.chain[0].evidence)
     # The dropped f1 is planned again after the queue.
     assert f1.position is not None and f1.position > max(
@@ -437,7 +437,7 @@ def test_queue_history(qworld: QueueWorld, db_url: str) -> None:
 
     # Sync twice: the same head adds nothing and changes nothing.
     before = rows(store)
-    again = service.sync_sources(cfg, store)
+    again = usecases.sync_sources(cfg, store)
     assert again[0].counts.documents == 0 and again[0].counts.stable_events == 0
     assert rows(store) == before
     assert {sha: st.to_dict() for sha, st in plan_steps(cfg, store).items()} == {
@@ -445,12 +445,12 @@ def test_queue_history(qworld: QueueWorld, db_url: str) -> None:
     }
 
     # reparse parses every queue file again from the clone: same rows.
-    counts = service.reparse(cfg, store)
+    counts = usecases.reparse(cfg, store)
     assert counts.documents == 6  # the files at this head: releases/6.12.2/*, f5, orphan
     assert rows(store) == before
 
     # status: the queue position and the release, in text and JSON.
-    rep = service.status(cfg, store, sh["f5"])
+    rep = usecases.status(cfg, store, sh["f5"])
     row = rep.rows[0]
     assert row.step.status == "queued"
     assert row.step.reason.startswith("queued for 6.12 (position 1 of 3)")
@@ -458,7 +458,7 @@ def test_queue_history(qworld: QueueWorld, db_url: str) -> None:
     assert data["queue"]["position"] == 1 and data["queue"]["total"] == 3
     assert data["queue"]["head"] == h2  # queued since the second head
     # A commit that is no topic fix but is queued (p5 had no Fixes:) says so too.
-    p5 = service.status(cfg, store, sh["p5"]).rows[0].step
+    p5 = usecases.status(cfg, store, sh["p5"]).rows[0].step
     assert p5.status == "absent" and "dropped from the 6.12 queue" in p5.reason
     del h1, h4
     store.close()
@@ -485,8 +485,8 @@ def test_mail_queued_then_queue_dropped(qworld: QueueWorld, tmp_path: Path) -> N
 
     w = qworld
     cfg = config(w, f"sqlite:///{tmp_path / 't.db'}")
-    store = service.open_store(cfg)
-    service.sync(cfg, store)
+    store = usecases.open_store(cfg)
+    usecases.sync(cfg, store)
     with store.session() as s:
         view = load_branch(s, cfg.branches[0])
         fixes = load_fixes(s, view.base_index, ["all"])
@@ -531,8 +531,8 @@ def test_bad_sources_are_recorded_and_lose_nothing(qworld: QueueWorld, tmp_path:
         {"queue-6.12/series": series("f2.patch"), "queue-6.12/f2.patch": w.patch("f2")},
         "one patch",
     )
-    store = service.open_store(cfg)
-    broken, good, empty, gone = service.sync_sources(cfg, store)
+    store = usecases.open_store(cfg)
+    broken, good, empty, gone = usecases.sync_sources(cfg, store)
     assert empty.failed is not None and "cannot read HEAD" in empty.failed
     assert gone.failed is not None and "not a git repository" in gone.failed
     assert broken.failed is not None and "not a git repository" in broken.failed
@@ -625,7 +625,7 @@ def test_review_series_from_the_queue(qworld: QueueWorld, tmp_path: Path) -> Non
         "three queued",
     )
     cfg = config(w, f"sqlite:///{tmp_path / 't.db'}")
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
     sync_all(cfg, store)
     mails = review_series(_mail_context(cfg, store), "linux-6.12.y")
     subjects = [m.subject for m in mails]
@@ -648,14 +648,14 @@ def test_review_series_from_the_queue(qworld: QueueWorld, tmp_path: Path) -> Non
         review_series(_mail_context(cfg, store), "linux-6.12.y", source="branch")
     # A series naming a file the clone lacks is refused, not sent short.
     queue_commit(w, {"queue-6.12/series": series("f2.patch", "gone.patch")}, "broken series")
-    service.sync_sources(cfg, store)
+    usecases.sync_sources(cfg, store)
     with pytest.raises(MailError, match=r"gone\.patch"):
         review_series(_mail_context(cfg, store), "linux-6.12.y", source="queue")
     store.close()
 
 
 def test_dashboard_shows_the_queue(qworld: QueueWorld, tmp_path: Path) -> None:
-    from tracker.report.dashboard import write_dashboard
+    from tracker.usecases import write_dashboard
 
     w = qworld
     hostile = (
@@ -673,7 +673,7 @@ def test_dashboard_shows_the_queue(qworld: QueueWorld, tmp_path: Path) -> None:
         "queued",
     )
     cfg = config(w, f"sqlite:///{tmp_path / 't.db'}")
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
     sync_all(cfg, store)
     out = tmp_path / "site"
     write_dashboard(cfg, store, out)

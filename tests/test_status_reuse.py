@@ -10,19 +10,19 @@ from sqlalchemy import select
 
 from tests.conftest import Synced
 from tests.gitutil import git, git_out
-from tracker import service
+from tracker import usecases
 from tracker.store.models import Branch, BranchState, Message
 
 
 def _plan_every_branch(sy: Synced) -> None:
     for b in sy.config.branches:
-        service.plan(sy.config, sy.store, b.name)
+        usecases.plan(sy.config, sy.store, b.name)
 
 
 def _reusable(sy: Synced) -> bool:
     """Whether every branch's stored plan read what the store holds now."""
     with sy.store.session() as s:
-        now = service.plan_inputs(s, sy.config)
+        now = usecases.plan_inputs(s, sy.config)
         stored = set(s.scalars(select(Branch.plan_inputs)))
     return now is not None and stored == {now}
 
@@ -42,11 +42,11 @@ def test_status_from_stored_plans_equals_the_whole_plan_answer(synced: Synced) -
         for b in s.scalars(select(Branch)):
             b.plan_inputs = None
     assert not _reusable(synced)
-    decided = {sha: service.status(cfg, store, sha).to_dict() for sha in shas}
+    decided = {sha: usecases.status(cfg, store, sha).to_dict() for sha in shas}
     _plan_every_branch(synced)
     assert _reusable(synced)
     for sha in shas:
-        assert service.status(cfg, store, sha).to_dict() == decided[sha], sha
+        assert usecases.status(cfg, store, sha).to_dict() == decided[sha], sha
 
 
 def test_posting_status_from_stored_plans_equals_the_whole_plan_answer(synced: Synced) -> None:
@@ -60,21 +60,21 @@ def test_posting_status_from_stored_plans_equals_the_whole_plan_answer(synced: S
             )
         )
     assert linked, "the sample world has postings merged into mainline"
-    decided = {m: service.posting_status(cfg, store, f"<{m}>").to_dict() for m in linked}
+    decided = {m: usecases.posting_status(cfg, store, f"<{m}>").to_dict() for m in linked}
     assert not _reusable(synced)
     _plan_every_branch(synced)
     assert _reusable(synced)
     for m in linked:
-        assert service.posting_status(cfg, store, f"<{m}>").to_dict() == decided[m], m
+        assert usecases.posting_status(cfg, store, f"<{m}>").to_dict() == decided[m], m
 
 
 def test_a_sync_in_between_is_never_answered_from_the_stored_plans(synced: Synced) -> None:
     cfg, store, world = synced.config, synced.store, synced.world
     _plan_every_branch(synced)
     branch = "linux-6.1.y"
-    plan = service.plan(cfg, store, branch)
+    plan = usecases.plan(cfg, store, branch)
     needed = next(st for st in plan.steps if st.status == "needed" and len(st.sha) == 40)
-    before = {r.branch: r.step for r in service.status(cfg, store, needed.sha).rows}
+    before = {r.branch: r.step for r in usecases.status(cfg, store, needed.sha).rows}
     assert before[branch].status == "needed"
     # The fix is backported to the branch (an empty pick saying where it came from), and the
     # branch is synced again: the stored plan no longer stands.
@@ -83,15 +83,15 @@ def test_a_sync_in_between_is_never_answered_from_the_stored_plans(synced: Synce
     msg = f"{needed.subject}\n\ncommit {needed.sha} upstream.\n"
     pick = git_out(repo, "commit-tree", tree, "-p", f"refs/heads/{branch}", "-m", msg)
     git(repo, "update-ref", f"refs/heads/{branch}", pick)
-    service.sync(cfg, store)
+    usecases.sync(cfg, store)
     assert not _reusable(synced)
-    after = {r.branch: r.step for r in service.status(cfg, store, needed.sha).rows}
+    after = {r.branch: r.step for r in usecases.status(cfg, store, needed.sha).rows}
     assert after[branch].status == "in-branch"
     assert after[branch].stable_sha == pick
     # Once plan has run again, the stored answer is the new one.
     _plan_every_branch(synced)
     assert _reusable(synced)
-    again = {r.branch: r.step for r in service.status(cfg, store, needed.sha).rows}
+    again = {r.branch: r.step for r in usecases.status(cfg, store, needed.sha).rows}
     assert again == after
 
 
@@ -113,9 +113,9 @@ def test_a_sync_stores_every_plan_so_status_is_a_lookup(synced: Synced) -> None:
     assert p.returncode == 0, p.stderr
     assert _reusable(synced)
     shas = _topic_shas(synced)
-    stored = {sha: service.status(cfg, store, sha).to_dict() for sha in shas}
+    stored = {sha: usecases.status(cfg, store, sha).to_dict() for sha in shas}
     with store.session() as s:
         for b in s.scalars(select(Branch)):
             b.plan_inputs = None
     for sha in shas:
-        assert service.status(cfg, store, sha).to_dict() == stored[sha], sha
+        assert usecases.status(cfg, store, sha).to_dict() == stored[sha], sha

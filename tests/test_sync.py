@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.conftest import Synced
-from tracker import service
+from tracker import usecases
 from tracker.config import load_config
 from tracker.errors import RepositoryError
 from tracker.sampleworld.demo import write_demo_config
@@ -41,7 +41,7 @@ def _git(repo: Path, *args: str) -> str:
 def test_second_sync_adds_nothing(synced: Synced) -> None:
     before = _counts(synced)
     assert before["commits"] > 40 and before["branch_commits"] > 15 and before["edges"] > 20
-    stats = service.sync(synced.config, synced.store)
+    stats = usecases.sync(synced.config, synced.store)
     after = _counts(synced)
     assert stats.total() == 0
     # Only the run log grows: one row per run.
@@ -59,7 +59,7 @@ def test_incremental_sync_adds_only_new_commits(synced: Synced) -> None:
     (repo / "mm" / "memory.c").write_text((repo / "mm" / "memory.c").read_text() + "/* x */\n")
     _git(repo, "commit", "-qam", "mm: a stable-only commit")
     _git(repo, "checkout", "-q", "master")
-    stats = service.sync(synced.config, synced.store)
+    stats = usecases.sync(synced.config, synced.store)
     assert stats.mainline_commits == 1
     assert stats.branch_commits == {"linux-6.12.y": 0, "linux-6.6.y": 0, "linux-6.1.y": 1}
     after = _counts(synced)
@@ -76,16 +76,16 @@ def test_rewritten_branch_is_resynced_not_duplicated(synced: Synced) -> None:
     _git(repo, "commit", "-qam", "mm/util: replacement commit")
     new_head = _git(repo, "rev-parse", "HEAD")
     _git(repo, "checkout", "-q", "master")
-    service.sync(synced.config, synced.store)
+    usecases.sync(synced.config, synced.store)
     with synced.store.session() as s:
         members = set(s.scalars(select(BranchCommit.sha)))
         assert new_head in members and old_head not in members
     # The dropped commit was the patch-id backport of H2: the plan sees it gone.
-    p = service.plan(synced.config, synced.store, "linux-6.12.y")
+    p = usecases.plan(synced.config, synced.store, "linux-6.12.y")
     h2 = next(st for st in p.steps if st.sha == synced.world.shas["H2"])
     assert h2.status == "needed"
     counts = _counts(synced)
-    service.sync(synced.config, synced.store)
+    usecases.sync(synced.config, synced.store)
     counts2 = _counts(synced)
     counts.pop("sync_runs"), counts2.pop("sync_runs")
     assert counts == counts2
@@ -96,7 +96,7 @@ def test_rewritten_mainline_ref(synced: Synced) -> None:
     old = _git(repo, "rev-parse", "master")
     _git(repo, "commit", "-q", "--amend", "-m", "mm/hugetlb: rebuilt head commit")
     new = _git(repo, "rev-parse", "master")
-    service.sync(synced.config, synced.store)
+    usecases.sync(synced.config, synced.store)
     with synced.store.session() as s:
         assert s.get(Commit, new) is not None and s.get(Commit, new).mainline  # type: ignore[union-attr]
         assert not s.get(Commit, old).mainline  # type: ignore[union-attr]
@@ -110,17 +110,17 @@ def test_failed_sync_leaves_store_consistent_and_next_run_finishes(
     text = cfg_path.read_text()
     cfg_path.write_text(text.replace('name = "linux-6.1.y"', 'name = "linux-6.1.y"\nref = "nope"'))
     cfg = load_config(cfg_path)
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
     with pytest.raises(RepositoryError, match="ref 'nope' not found"):
-        service.sync(cfg, store)
+        usecases.sync(cfg, store)
     with store.session() as s:
         run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
         assert run is not None and run.status == "failed" and "nope" in (run.error or "")
         assert (s.scalar(select(func.count()).select_from(Commit)) or 0) > 0
     cfg_path.write_text(text)
     cfg = load_config(cfg_path)
-    service.sync(cfg, store)
-    p = service.plan(cfg, store, "linux-6.1.y")
+    usecases.sync(cfg, store)
+    p = usecases.plan(cfg, store, "linux-6.1.y")
     assert [s.status for s in p.ordered].count("needed") == 6
 
 
@@ -133,7 +133,7 @@ def test_derived_passes_rerun_after_dying_half_way(
 
     world, root = world_dir
     cfg = load_config(write_demo_config(root))
-    store = service.open_store(cfg)
+    store = usecases.open_store(cfg)
 
     def dies(self: GitRepo, shas: list[str]) -> dict[str, str]:
         raise RepositoryError("git patch-id was killed")
@@ -141,14 +141,14 @@ def test_derived_passes_rerun_after_dying_half_way(
     with monkeypatch.context() as m:
         m.setattr(GitRepo, "patch_ids", dies)
         with pytest.raises(RepositoryError, match="killed"):
-            service.sync(cfg, store)
-    stats = service.sync(cfg, store)
+            usecases.sync(cfg, store)
+    stats = usecases.sync(cfg, store)
     assert stats.mainline_commits == 0 and stats.patch_ids > 0 and stats.patch_id_links == 1
     h2 = world.shas["H2"]  # type: ignore[attr-defined]
-    p = service.plan(cfg, store, "linux-6.12.y")
+    p = usecases.plan(cfg, store, "linux-6.12.y")
     assert next(st for st in p.steps if st.sha == h2).status == "in-branch"
     # And now it is a no-op.
-    again = service.sync(cfg, store)
+    again = usecases.sync(cfg, store)
     assert (again.patch_ids, again.patch_id_links, again.edges) == (0, 0, 0)
 
 
@@ -178,7 +178,7 @@ def test_a_missing_object_skips_its_commit_names_it_and_the_sync_completes(
     _git(repo, "checkout", "-q", "master")
     (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
 
-    stats = service.sync(synced.config, synced.store)
+    stats = usecases.sync(synced.config, synced.store)
 
     assert stats.mainline_commits == 2
     assert stats.branch_commits["linux-6.1.y"] == 1
@@ -202,7 +202,7 @@ def test_malformed_fixes_tag_resolves_flagged_with_how(synced: Synced) -> None:
     # Quotes without parentheses, as in real mail (sparclinux archive, issue 11).
     _git(repo, "commit", "-qam", f'mm/util: fix it\n\nFixes: {culprit[:12]} "{subject}"\n')
     fix = _git(repo, "rev-parse", "HEAD")
-    service.sync(synced.config, synced.store)
+    usecases.sync(synced.config, synced.store)
     with synced.store.session() as s:
         edge = s.scalar(select(Edge).where(Edge.kind == "fixes", Edge.src == fix))
         if s.get_bind().dialect.name == "sqlite":
