@@ -100,18 +100,10 @@ def topics(s: Session, shas: Sequence[str]) -> dict[str, list[str]]:
     return {sha: sorted(ts) for sha, ts in out.items()}
 
 
-def commit_time(s: Session, sha: str) -> int:
-    return s.scalar(select(Commit.commit_time).where(Commit.sha == sha)) or 0
-
-
 def subjects(s: Session, shas: list[str]) -> dict[str, str]:
     if not shas:
         return {}
     return dict(s.execute(select(Commit.sha, Commit.subject).where(Commit.sha.in_(shas))).all())
-
-
-def topics_of(s: Session, sha: str) -> list[str]:
-    return list(s.scalars(select(CommitTopic.topic).where(CommitTopic.sha == sha)))
 
 
 def _branch_id(s: Session, name: str) -> int | None:
@@ -179,19 +171,6 @@ def _backports(s: Session, shas: Sequence[str]) -> dict[str, list[Backport]]:
         if up is not None:
             out.setdefault(up, []).append(Backport(branch, sha, subject, release, when, rule))
     return out
-
-
-def backports_of(s: Session, sha: str) -> list[Backport]:
-    return _backports(s, [sha]).get(sha, [])
-
-
-def release_time(s: Session, tag: str | None) -> int | None:
-    """Commit time of the commit a release tag points at (the day the release was cut)."""
-    if not tag:
-        return None
-    return s.scalar(
-        select(Commit.commit_time).join(Tag, Tag.sha == Commit.sha).where(Tag.name == tag)
-    )
 
 
 def simulations(s: Session, branch: str) -> dict[str, dict[str, object]]:
@@ -286,7 +265,11 @@ class _Mail:
 @dataclass
 class _TimelineRows:
     """What the timelines of a set of changes are assembled from, each kind read in one query
-    per chunk of changes (a dashboard of thousands of changes issues a few dozen statements)."""
+    per chunk of changes (a dashboard of thousands of changes issues a few dozen statements).
+
+    Another kind of event is one more field here, filled by one set-based query in
+    :func:`_timeline_rows` and read in :func:`_source_events` or :func:`_timeline`.
+    """
 
     commits: dict[str, Any] = field(default_factory=dict)  # sha -> row of _COMMIT_COLS
     links: dict[str, set[str]] = field(default_factory=dict)  # sha -> Link: message ids
@@ -343,6 +326,7 @@ def _timeline_rows(s: Session, shas: Sequence[str]) -> _TimelineRows:
         Message.change_id,
     )
     cids = sorted({c.change_id for c in r.commits.values() if c.change_id is not None})
+    # By message id: postings of the same date keep one order on either store.
     for m in _rows_in(s, mail_cols.order_by(Message.message_id), Message.change_id, cids):
         r.by_change.setdefault(m.change_id, []).append(_mail(m))
     msgids = sorted({v for vs in r.links.values() for v in vs})
@@ -354,7 +338,8 @@ def _timeline_rows(s: Session, shas: Sequence[str]) -> _TimelineRows:
             continue
         text = f"{st.filename}: {st.state}" + (f" ({st.reason})" if st.reason else "")
         r.mm.setdefault(cid, []).append(Event(_aware(st.at), "mm", "-mm", text, st.message_id))
-    stable = select(StableEvent).order_by(StableEvent.id)
+    # In the order of the (upstream_sha, branch) index the one-change query used to scan.
+    stable = select(StableEvent).order_by(StableEvent.branch, StableEvent.id)
     for (ev,) in _rows_in(s, stable, StableEvent.upstream_sha, shas):
         r.stable.setdefault(ev.upstream_sha, []).append(_stable_event(ev))
     r.backports = _backports(s, list(r.commits))
