@@ -15,6 +15,12 @@ figures: unmerged postings with ``Fixes:`` join every plan as pending fixes.
     .venv/bin/python benchmarks/plan.py [--commits 1000000] [--stable 12000,24000,32000]
                                         [--workdir DIR]
                                         [--mail BUNDLE] [--keep] [--profile]
+                                        [--all-paths]
+
+With --all-paths the plan and status figures are skipped: the first sync is timed instead with
+one topic watching every path (``paths = ["*"]``, no mail) beside git's own ``git log`` of the
+commit list tracker reads (mainline and each stable branch, same format and options), and the
+ratio printed (goal: within 2x).
 
 Figures are printed as a table and saved to DIR/figures.json; --profile also writes cProfile
 dumps (sync*.prof, plan-*.prof) and the SQL statements by total time. Unless --keep, the
@@ -919,6 +925,87 @@ def measure(work: Path, profile: bool) -> dict[str, Any]:
     return fig
 
 
+# -- all-paths first sync (issue 12, item 6) ---------------------------------------------------
+# Kept apart from the plan figures above: its own store, config and child process.
+
+ALL_PATHS_TOPIC = '\n[[topics]]\nname = "everything"\npaths = ["*"]\n'
+
+
+def all_paths_git_log(repo: Path) -> float:
+    """git's own cost of the commit list tracker reads: mainline, then each stable branch from
+    its base, with the format and options of ``GitRepo.log``, piped to ``wc -c``."""
+    tracker_fmt = "--format=%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ct%x1f%B%x1f"
+    log = (
+        f"git -c core.quotePath=false log --reverse --topo-order --no-color '{tracker_fmt}' "
+        "--name-only --no-renames -c --diff-merges=off"
+    )
+    cmd = "; ".join([f"{log} master --", *(f"{log} {name} ^{base} --" for name, base in BRANCHES)])
+    t0 = time.perf_counter()
+    subprocess.run(["bash", "-c", f"({cmd}) | wc -c"], cwd=repo, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def measure_all_paths(work: Path, profile: bool) -> dict[str, Any]:
+    """In the child: the first sync into a fresh store, every mainline commit in the topic."""
+    config = load_config(work / "tracker-all-paths.toml")
+    phases = PhaseTimer()
+    store = service.open_store(config)
+    reset_peak()
+    prof = work / "sync-all-paths.prof" if profile else None
+    t, stats = profiled(lambda: service.sync(config, store), prof)
+    with store.session() as s:
+        topic_rows = s.scalar(select(func.count()).select_from(models.CommitTopic)) or 0
+    store.close()
+    return {
+        "seconds": t,
+        "mainline": stats.mainline_commits,
+        "topic_commits": topic_rows,
+        "patch_ids": stats.patch_ids,
+        "patch_id_links": stats.patch_id_links,
+        "rss_mib": peak_mib(),
+        "phases": phases.take(),
+    }
+
+
+def all_paths_first_sync(work: Path, repo: Path, profile: bool) -> dict[str, Any]:
+    text = CONFIG.format(db=work / "tracker-all-paths.db", repo=repo)
+    for name, base in BRANCHES:
+        text += f'\n[[branches]]\nname = "{name}"\nbase = "{base}"\n'
+    (work / "tracker-all-paths.toml").write_text(text + ALL_PATHS_TOPIC)
+    git_s = min(all_paths_git_log(repo) for _ in range(3))
+    cmd = [sys.executable, __file__, "--measure-all-paths", "--workdir", str(work)]
+    subprocess.run(cmd + (["--profile"] if profile else []), check=True)
+    fig: dict[str, Any] = json.loads((work / "measure-all-paths.json").read_text())
+    fig["git_log_s"] = git_s
+    fig["ratio"] = fig["seconds"] / git_s
+    return fig
+
+
+def all_paths_table(fig: dict[str, Any]) -> str:
+    a = fig["all_paths"]
+    phases = ", ".join(f"{k.removeprefix('sync_')} {v:.2f}" for k, v in a["phases"].items())
+    rows = [
+        ("mainline commits", f"{fig['commits']:,} ({a['topic_commits']:,} in the topic)"),
+        (
+            "stable backports",
+            ", ".join(f"{k} {v:,}" for k, v in fig["stable_per_branch"].items()),
+        ),
+        ("git log of the commit list", f"{a['git_log_s']:.2f} s (best of 3)"),
+        (
+            "tracker first sync, all paths",
+            f"{a['seconds']:.2f} s, peak RSS {a['rss_mib']:.0f} MiB",
+        ),
+        ("ratio (goal <= 2x)", f"{a['ratio']:.2f}x"),
+        (
+            "patch-ids computed",
+            f"{a['patch_ids']:,} ({a['patch_id_links']:,} backports found by patch-id)",
+        ),
+        ("  phases (s)", phases),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
 # -- report -------------------------------------------------------------------------------------
 
 
@@ -1074,6 +1161,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="cProfile sync and plan, time SQL statements (slower figures)",
     )
     ap.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--all-paths",
+        action="store_true",
+        help="time only the first sync with an all-paths topic, against git log",
+    )
+    ap.add_argument("--measure-all-paths", action="store_true", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 
@@ -1082,6 +1175,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.measure:
         measured = measure(args.workdir, args.profile)
         (args.workdir / "measure.json").write_text(json.dumps(measured, indent=2))
+        return
+    if args.measure_all_paths:
+        measured = measure_all_paths(args.workdir, args.profile)
+        (args.workdir / "measure-all-paths.json").write_text(json.dumps(measured, indent=2))
         return
     if args.commits < 2 * (len(RELEASES) + 1):
         sys.exit("--commits is too small to place the release tags")
@@ -1094,6 +1191,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         fig: dict[str, Any] = {"commits": args.commits, "stable_per_branch": args.stable}
         fig["gen"] = generate(repo, args.commits, args.stable, args.seed)
         print(f"generated {args.commits:,} commits in {fig['gen']['generate_s']:.1f} s", flush=True)
+        if args.all_paths:
+            fig["all_paths"] = all_paths_first_sync(work, repo, args.profile)
+            (work / "figures.json").write_text(json.dumps(fig, indent=2))
+            print(all_paths_table(fig))
+            if args.profile:
+                print_profiles(work)
+            if not args.keep:
+                for db in work.glob("tracker-all-paths.db*"):
+                    db.unlink()
+            return
         fig["baseline"] = git_baselines(repo)
         write_config(work, repo, mail_inbox(work, args.mail))
         fig["measure"] = run_child(work, args.profile)

@@ -167,8 +167,8 @@ def test_change_pages_read_in_set_based_queries(
             graphs = q.neighbours_of(s, shas)
         finally:
             event.remove(store.engine, "before_cursor_execute", count)
-        # One statement per kind of row (8 for timelines, 5 for neighbours), however many changes.
-        assert len(shas) > 40 and len(statements) <= 13, statements
+        # One statement per kind of row (9 for timelines, 5 for neighbours), however many changes.
+        assert len(shas) > 40 and len(statements) <= 14, statements
         kinds = {e.kind for t in timelines.values() for e in t}
         assert {"posted", "stable-failed", "backport", "stable-release", "release"} <= kinds
         assert any(n.prerequisites for n in graphs.values())

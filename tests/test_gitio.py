@@ -71,3 +71,28 @@ def test_a_repository_owned_by_another_user_is_reported_as_git_reports_it(
     with pytest.raises(RepositoryError, match="dubious ownership") as info:
         GitRepo(theirs).resolve("HEAD")
     assert "safe.directory" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("read_ahead", [1, 512])
+def test_a_reader_that_stops_early_leaves_no_thread_or_git_behind(
+    tmp_path: Path, read_ahead: int
+) -> None:
+    import threading
+
+    repo, shas = _history(tmp_path)
+    gr = GitRepo(repo)
+    gr.read_size, gr.read_ahead = 3, read_ahead
+    entries = gr.log(shas[-1])
+    assert next(entries).sha == shas[0]
+    entries.close()
+    assert not [t for t in threading.enumerate() if t.name == "git-read-ahead"]
+
+
+def test_paths_name_what_each_diff_touches_unquoted(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "r")
+    odd = 'tab\there "q".c'
+    first = commit_files(repo, {"a.c": "int a;\n", "d/b.c": "int b;\n"}, "two files")
+    second = commit_files(repo, {odd: "int odd;\n"}, "an odd name")
+    got = GitRepo(repo).paths([first, second])
+    assert got == {first: ("a.c", "d/b.c"), second: (odd,)}
+    assert [e.paths for e in GitRepo(repo).log(second)] == [("a.c", "d/b.c"), (odd,)]

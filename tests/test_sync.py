@@ -157,8 +157,9 @@ def test_a_missing_object_skips_its_commit_names_it_and_the_sync_completes(
 ) -> None:
     repo = synced.world.path
     _git(repo, "checkout", "-q", "master")
-    # Two new hugetlb fixes (topic commits: their patch-ids are computed); the first one's new
-    # blob then disappears from the clone, as in a damaged or partly copied repository.
+    # Two new hugetlb fixes whose patch-ids are wanted (each touches the paths of a stable
+    # commit without an upstream line); the first one's new blob then disappears from the
+    # clone, as in a damaged or partly copied repository.
     (repo / "mm" / "hugetlb.c").write_text(
         (repo / "mm" / "hugetlb.c").read_text() + "/* lost fix */\nint lost;\n"
     )
@@ -170,11 +171,17 @@ def test_a_missing_object_skips_its_commit_names_it_and_the_sync_completes(
     _git(repo, "add", "mm/hugetlb_extra.c")
     _git(repo, "commit", "-qm", "mm/hugetlb: a fix that stays readable")
     kept = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "checkout", "-q", "linux-6.1.y")
+    (repo / "mm" / "hugetlb_extra.c").write_text("/* a stable-only change */\n")
+    _git(repo, "add", "mm/hugetlb_extra.c")
+    _git(repo, "commit", "-qm", "mm/hugetlb: stable-only, no upstream line")
+    _git(repo, "checkout", "-q", "master")
     (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
 
     stats = service.sync(synced.config, synced.store)
 
     assert stats.mainline_commits == 2
+    assert stats.branch_commits["linux-6.1.y"] == 1
     assert [p.split(": ")[:2] for p in stats.problems] == [["patch-ids", lost]]
     assert "unable to read" in stats.problems[0] or "bad object" in stats.problems[0]
     with synced.store.session() as s:

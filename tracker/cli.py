@@ -12,14 +12,6 @@ from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from tracker import service, simulations
@@ -30,6 +22,7 @@ from tracker.config import Config, load_config, xdg_config_home
 from tracker.errors import ConfigError, InterruptedRun, SourceError, TrackerError, classify
 from tracker.lock import run_lock
 from tracker.plan import ACTIONABLE, Plan
+from tracker.progress import LineProgress
 from tracker.report.posting import posting_text
 from tracker.simulations import SimulationSummary
 
@@ -103,31 +96,16 @@ def sync(
 
 def _sync(cfg: Config, fetch: bool, source: str | None, no_git: bool, quiet: bool) -> None:
     store = service.open_store(cfg)
-    show = not quiet and sys.stderr.isatty()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not show,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(phase: str, n: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=None)
-            bar.advance(tasks[phase], n)
-
+    progress = LineProgress(sys.stderr, show=not quiet and sys.stderr.isatty())
+    try:
         reports = service.sync_sources(cfg, store, progress, source) if cfg.sources else []
         stats = None
         if not no_git and source is None:
             refetch = fetch or any(r.fetch_shas for r in reports)
             stats = service.sync(cfg, store, progress, fetch=refetch)
-    # Summaries only once the live display has gone: printed under it, the display's last
-    # redraw would erase them.
+    finally:
+        progress.done()
+    # Summaries once the display has ended its last line: they start on a line of their own.
     if stats is not None:
         branches = ", ".join(f"{k} +{v}" for k, v in stats.branch_commits.items())
         out.print(

@@ -19,6 +19,7 @@ import typer
 
 from tracker import service
 from tracker.config import Config, load_config
+from tracker.progress import LineProgress
 from tracker.simulations import SimulationSummary
 
 if TYPE_CHECKING:
@@ -112,44 +113,25 @@ def check_command(
 
 
 class _Progress:
-    """``round 1  step 12/823  1a2b3c4d5e6f  0:42  3 not applied`` on one rewritten stderr line.
-
-    Shown only on a terminal (and not with --quiet): cron mails stay clean. Redrawn at most ten
-    times a second, and always for the last step of a round.
-    """
+    """``round 1  step 12/823  1a2b3c4d5e6f  3 not applied  [#...]  1%  0:42`` on stderr,
+    through the display ``sync`` uses (:mod:`tracker.progress`)."""
 
     def __init__(self, stream: TextIO, *, show: bool) -> None:
+        self.display = LineProgress(stream, show=show, unit="step ")
         self.stream = stream
-        self.show = show
         self.pause = _pause_at()
         self.active = show or self.pause is not None
-        self.last = 0.0
-        self.width = 0
 
     def __call__(self, p: CheckProgress) -> None:
         if self.pause == (p.round, p.step):
             self.stream.write(f"\ntracker: paused after round {p.round} step {p.step}\n")
             self.stream.flush()
             time.sleep(3600)
-        if not self.show:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.1 and p.step != p.total:
-            return
-        self.last = now
-        minutes, seconds = divmod(int(p.elapsed), 60)
-        line = (
-            f"round {p.round}  step {p.step}/{p.total}  {p.sha[:12]}  "
-            f"{minutes}:{seconds:02d}  {p.failed} not applied"
-        )
-        self.stream.write("\r" + line.ljust(self.width))
-        self.width = len(line)
-        self.stream.flush()
+        extra = f"{p.sha[:12]}  {p.failed} not applied"
+        self.display.update(f"round {p.round}", p.step, p.total, extra)
 
     def done(self) -> None:
-        if self.show and self.width:
-            self.stream.write("\n")
-            self.stream.flush()
+        self.display.done()
 
 
 def _pause_at() -> tuple[int, int] | None:

@@ -119,6 +119,14 @@ def email_review(
         str | None,
         typer.Option("--release", help="e.g. 6.12.25-rc1 (default: next after the last tag)."),
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="queue: the stable-queue's series, in its order; branch: the commits after the "
+            "latest release; auto: the queue when a stable-queue source has one for this branch.",
+        ),
+    ] = "auto",
     out: OutOpt = None,
     split_dir: SplitOpt = None,
     to: ToOpt = None,
@@ -126,13 +134,13 @@ def email_review(
     send: SendOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """A stable review series: cover letter and one mail per commit not yet in a release."""
+    """A stable review series: cover letter and one mail per queued patch (or unreleased commit)."""
     from tracker.report import mails as report_mails
 
     cfg = _config(ctx, config)
     _emit(
         cfg,
-        report_mails.review_series(_context(cfg, to, cc), branch, release),
+        report_mails.review_series(_context(cfg, to, cc), branch, release, source=source),
         out,
         split_dir,
         send,

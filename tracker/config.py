@@ -29,7 +29,11 @@ SOURCE_KINDS = (
     "mbox",
     "maildir",
     "archive-text",
+    "stable-queue",
 )
+
+# A stable-queue directory is one path component: never an option, never a walk up the tree.
+_QUEUE_DIR_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")
 
 
 # Every table and the keys it accepts; config.example.toml must document each one (a test checks).
@@ -39,7 +43,7 @@ SCHEMA: dict[str, set[str]] = {
     "mainline": {"repository", "ref", "release_tag_pattern"},
     "branches": {"name", "base", "repository", "ref", "stable_tag_pattern", "version"},
     "topics": {"name", "paths", "symbols", "keywords"},
-    "sources": {"name", "kind", "url", "path", "list", "query"},
+    "sources": {"name", "kind", "url", "path", "list", "query", "queues"},
     "trailers": {"upstream", "stable_list"},
     "templates": {"dir"},
     "email": {"from", "to", "cc", "smtp_server", "smtp_port"},
@@ -97,6 +101,9 @@ class SourceConfig:
     path: Path | None = None
     list: str | None = None
     query: str | None = None
+    # stable-queue: (branch name, queue directory) for every configured branch; the default
+    # directory is queue-<version>, a ``queues`` table overrides it per branch.
+    queues: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -429,6 +436,8 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         url, spath = s.opt("url"), s.opt("path")
         if not url and not spath:
             raise s.err("url", "a source needs 'url' or 'path'")
+        if kind == "stable-queue" and not spath:
+            raise s.err("path", "a stable-queue source needs 'path' (a local clone)")
         sources.append(
             SourceConfig(
                 name=s.req("name"),
@@ -437,6 +446,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
                 path=_resolve(path, spath) if spath else None,
                 list=s.opt("list"),
                 query=s.opt("query"),
+                queues=_queues(s, kind, branches),
             )
         )
 
@@ -511,6 +521,26 @@ def parse_config(data: Mapping[str, Any], path: Path | None) -> Config:
         busy_timeout=db.number("busy_timeout", 30.0),
         check=check,
     )
+
+
+def _queues(r: _Reader, kind: str, branches: list[BranchConfig]) -> tuple[tuple[str, str], ...]:
+    """Branch -> stable-queue directory: ``queue-<version>`` unless ``queues`` says otherwise."""
+    given = r.data.get("queues", {})
+    if not isinstance(given, dict):
+        raise r.err("queues", 'expected a table of branch = "queue-X.Y"')
+    names = {b.name for b in branches}
+    for branch, directory in given.items():
+        if branch not in names:
+            known = ", ".join(sorted(names)) or "none configured"
+            raise r.err(f"queues.{branch}", f"names no configured branch (configured: {known})")
+        if not isinstance(directory, str) or not _QUEUE_DIR_RE.match(directory):
+            raise r.err(
+                f"queues.{branch}",
+                f"expected a directory name of the clone such as 'queue-6.12', got {directory!r}",
+            )
+    if kind != "stable-queue":
+        return ()  # checked all the same: a typo should not wait for the kind to change
+    return tuple((b.name, str(given.get(b.name, f"queue-{b.version}"))) for b in branches)
 
 
 def _version_from(tag: str) -> str | None:

@@ -8,9 +8,11 @@ passed here unvalidated: callers use :func:`check_sha` first.
 from __future__ import annotations
 
 import codecs
+import queue
 import re
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -19,11 +21,15 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from tracker.errors import GitError, RepositoryError, UnknownCommitError
+from tracker.pathkey import unquote_path
 from tracker.revisions import HEX, check_refname, check_sha
 
 _RS = "\x1e"
 _US = "\x1f"
 _LOG_FORMAT = f"--format={_RS}%H{_US}%P{_US}%an{_US}%ae{_US}%at{_US}%ct{_US}%B{_US}"
+# Paths as the tree holds them: a user's core.quotePath must not change what a path is called
+# (topic rules and path keys compare names across clones).
+_RAW_PATHS = ("-c", "core.quotePath=false")
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,19 @@ class LogEntry:
         return self.message.split("\n", 1)[0].strip()
 
 
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str  # "blob", "tree" or "commit"
+    oid: str
+    name: str
+
+
 class GitRepo:
     # Bytes per read of a streamed git output; tests shrink it to put boundaries everywhere.
     read_size = 1 << 16
+    # Reads a streamed git output may run ahead of its consumer (32 MiB at the default size).
+    read_ahead = 512
 
     def __init__(self, path: Path) -> None:
         try:
@@ -109,6 +125,12 @@ class GitRepo:
         args += [f"^{check_sha(x)}" for x in exclude]
         return self._run(*args).split()
 
+    def count(self, include: str, exclude: Sequence[str] = ()) -> int:
+        """How many commits :meth:`log` with the same arguments yields."""
+        args = ["rev-list", "--count", check_sha(include)]
+        args += [f"^{check_sha(x)}" for x in exclude]
+        return int(self._run(*args).strip() or 0)
+
     def fetch(self, remote: str) -> None:
         self._run("fetch", "--quiet", "--end-of-options", check_refname(remote))
 
@@ -116,7 +138,7 @@ class GitRepo:
         self, include: str, exclude: Sequence[str] = (), *, with_paths: bool = True
     ) -> Iterator[LogEntry]:
         """Stream commits oldest first (topological), without loading the history in memory."""
-        args = ["git", "log", "--reverse", "--topo-order", "--no-color", _LOG_FORMAT]
+        args = ["git", *_RAW_PATHS, "log", "--reverse", "--topo-order", "--no-color", _LOG_FORMAT]
         if with_paths:
             args += ["--name-only", "--no-renames", "-c", "--diff-merges=off"]
         args.append(check_sha(include))
@@ -131,9 +153,9 @@ class GitRepo:
         # whole, so what a sync stores does not depend on where the pipe's reads fall.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         buf = ""
+        chunks = _read_ahead(stdout, self.read_size, self.read_ahead)
         try:
-            while True:
-                chunk = stdout.read(self.read_size)
+            for chunk in chunks:
                 buf += decoder.decode(chunk, final=not chunk)
                 records = buf.split(_RS)
                 buf = records.pop()
@@ -145,11 +167,37 @@ class GitRepo:
             if buf:
                 yield _parse_record(buf)
         finally:
+            chunks.close()  # the reader thread ends before its pipe closes
             stdout.close()
             _, errout = popen.communicate()
         if popen.returncode != 0:
             detail = errout.decode(errors="replace").strip()
             raise GitError(f"git log failed in {self.path}: {detail}")
+
+    def paths(self, shas: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The paths each commit's diff touches, as :meth:`log` lists them (merges: none)."""
+        todo = [check_sha(s) for s in shas]
+        if not todo:
+            return {}
+        out = self._run_stdin(
+            [
+                "log",
+                "--no-walk=unsorted",
+                "--stdin",
+                f"--format={_RS}%H{_US}",
+                "--name-only",
+                "--no-renames",
+                "--diff-merges=off",
+                "--",
+            ],
+            "\n".join(todo) + "\n",
+        )
+        found: dict[str, tuple[str, ...]] = {}
+        for rec in out.split(_RS):
+            sha, _, names = rec.partition(_US)
+            if sha.strip():
+                found[sha.strip()] = _path_list(names)
+        return found
 
     def grep_diffs(self, shas: Iterable[str], regex: str) -> set[str]:
         """The commits among ``shas`` whose diff adds or removes a line matching ``regex``."""
@@ -267,6 +315,73 @@ class GitRepo:
             ["log", "-1", "--format=%B", "--end-of-options", check_sha(sha), "--"]
         ).rstrip("\n")
 
+    def commit_time(self, sha: str) -> int:
+        """Committer time of one commit (seconds since the epoch)."""
+        return int(self._run("log", "-1", "--format=%ct", "--end-of-options", check_sha(sha), "--"))
+
+    def tree_entries(self, tree_ish: str) -> list[TreeEntry]:
+        """The entries of one tree (``<commit>`` or a tree id), names as git stores them.
+
+        Only an object id is passed: directory and file names never reach a command line."""
+        out = self._run_bytes(
+            ["ls-tree", "-z", "--full-tree", "--end-of-options", check_sha(tree_ish)]
+        )
+        entries: list[TreeEntry] = []
+        for rec in out.split(b"\0"):
+            if not rec:
+                continue
+            meta, _, name = rec.partition(b"\t")
+            mode, kind, oid = meta.decode("ascii").split()
+            entries.append(TreeEntry(mode, kind, oid, name.decode("utf-8", "surrogateescape")))
+        return entries
+
+    def blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
+        """The contents of these blobs, byte for byte, in one ``git cat-file --batch``."""
+        todo = list(dict.fromkeys(check_sha(o) for o in oids))
+        if not todo:
+            return {}
+        raw = self._run_bytes(["cat-file", "--batch"], ("\n".join(todo) + "\n").encode())
+        out: dict[str, bytes] = {}
+        pos = 0
+        while pos < len(raw):
+            end = raw.index(b"\n", pos)
+            head = raw[pos:end].decode("ascii", "replace").split()
+            pos = end + 1
+            if len(head) == 2 and head[1] == "missing":
+                continue
+            if len(head) != 3:
+                raise GitError(f"unexpected git cat-file output in {self.path}: {head!r}")
+            size = int(head[2])
+            out[head[0]] = raw[pos : pos + size]
+            pos += size + 1
+        return out
+
+    def apply_stat(self, patches: bytes) -> str:
+        """The diffstat of patch text (any form git apply reads), fed on stdin."""
+        out = self._run_bytes(["apply", "--stat", "-"], patches)
+        return out.decode("utf-8", "replace").rstrip("\n")
+
+    def stable_patch_ids(self, diffs: Sequence[bytes]) -> list[str | None]:
+        """``git patch-id --stable`` of each diff (git form), fed on stdin, in order.
+
+        Each diff gets a numbered ``commit`` line so that the answers can be told apart; a diff
+        git finds nothing in gets None."""
+        if not diffs:
+            return []
+        data = b"".join(
+            f"commit {i:040x}\n".encode() + d + (b"" if d.endswith(b"\n") else b"\n")
+            for i, d in enumerate(diffs)
+        )
+        out = self._run_bytes(["patch-id", "--stable"], data).decode("ascii", "replace")
+        ids: list[str | None] = [None] * len(diffs)
+        for line in out.splitlines():
+            pid, _, tag = line.partition(" ")
+            if tag.strip():
+                i = int(tag.strip(), 16)
+                if 0 <= i < len(ids):
+                    ids[i] = pid
+        return ids
+
     def _run_stdin(self, args: list[str], data: str = "") -> str:
         # Text out with replacement: diffs and messages are not always valid UTF-8.
         return self._run_bytes(args, data.encode()).decode("utf-8", errors="replace")
@@ -299,7 +414,7 @@ def _parse_record(rec: str) -> LogEntry:
     if len(fields) < 8:
         raise GitError(f"unexpected git log output: {rec[:80]!r}")
     sha, parents, an, ae, at, ct, message = fields[:7]
-    paths = tuple(p for p in fields[7].split("\n") if p.strip())
+    paths = _path_list(fields[7])
     return LogEntry(
         sha=sha.strip(),
         parents=tuple(parents.split()),
@@ -310,6 +425,51 @@ def _parse_record(rec: str) -> LogEntry:
         message=message.strip("\n"),
         paths=paths,
     )
+
+
+def _path_list(text: str) -> tuple[str, ...]:
+    names = [p for p in text.split("\n") if p]
+    if any(p.startswith('"') for p in names):
+        names = [unquote_path(p) for p in names]
+    return tuple(names)
+
+
+def _read_ahead(stream: IO[bytes], size: int, depth: int) -> Generator[bytes, None, None]:
+    """The chunks of ``stream`` up to its end (an empty chunk), read by a thread up to
+    ``depth`` chunks ahead of the caller.
+
+    Without it git stops writing whenever the pipe is full, that is, for as long as the caller
+    parses and stores a batch: git's time and tracker's would add up instead of overlapping."""
+    chunks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            while not stop.is_set():
+                chunk = stream.read(size)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the caller, raised there
+            chunks.put(exc)
+
+    reader = threading.Thread(target=pump, name="git-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = chunks.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if not item:
+                return
+    finally:
+        stop.set()
+        while reader.is_alive():  # a caller that stopped early: let the thread finish
+            try:
+                chunks.get_nowait()
+            except queue.Empty:
+                reader.join(0.01)
 
 
 # (first line, line count, commit, path in that commit, first line there) per blame hunk

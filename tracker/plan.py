@@ -128,6 +128,51 @@ class SeriesSlot:
 
 
 @dataclass(frozen=True)
+class QueueSlot:
+    """What the stable-queue clone says about an upstream commit on one series ("6.12").
+
+    ``state`` is "queued" (``position`` of ``total`` in ``queue-X.Y/series``), "dropped" (left
+    the series at ``dropped_head`` without a release) or "released" (``release``)."""
+
+    series: str
+    state: str
+    file: str
+    position: int | None
+    total: int | None
+    release: str | None
+    head: str
+    dropped_head: str | None = None
+    at: str | None = None
+
+    def describe(self) -> str:
+        if self.state == QUEUE_QUEUED:
+            return f"queued for {self.series} (position {self.position} of {self.total})"
+        if self.state == QUEUE_RELEASED:
+            return f"released in {self.release}"
+        where = (self.dropped_head or self.head)[:12]
+        when = f" on {self.at[:10]}" if self.at else ""
+        return f"dropped from the {self.series} queue at stable-queue {where}{when}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "series": self.series,
+            "state": self.state,
+            "file": self.file,
+            "position": self.position,
+            "total": self.total,
+            "release": self.release,
+            "head": self.head,
+            "dropped_head": self.dropped_head,
+            "at": self.at,
+        }
+
+
+QUEUE_QUEUED = "queued"
+QUEUE_DROPPED = "dropped"
+QUEUE_RELEASED = "released"
+
+
+@dataclass(frozen=True)
 class World:
     """Everything the decisions read, keyed by sha."""
 
@@ -141,6 +186,11 @@ class World:
     pending: tuple[PendingFix, ...] = ()
     # mainline sha -> its place in the posted series (from the list mails linked to it)
     series: Mapping[str, SeriesSlot] = field(default_factory=dict)
+    # upstream sha -> what stable-queue clones say about it, per series
+    queue: Mapping[str, tuple[QueueSlot, ...]] = field(default_factory=dict)
+    # fix sha -> commits a Stable-dep-of: line (on a stable branch or in the queue) names as
+    # its prerequisite
+    stable_deps: Mapping[str, tuple[Prerequisite, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,6 +207,10 @@ class Step:
     after: tuple[str, ...] = ()
     stable_sha: str | None = None
     release: str | None = None
+    # The stable-queue's word on this fix for the branch's series, when a queue source has one.
+    queue: QueueSlot | None = None
+    # Problems a maintainer should look at (a queued fix whose prerequisite is not queued).
+    flags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -172,6 +226,8 @@ class Step:
             "after": list(self.after),
             "stable_sha": self.stable_sha,
             "release": self.release,
+            "queue": self.queue.to_dict() if self.queue else None,
+            "flags": list(self.flags),
         }
 
 
@@ -320,14 +376,15 @@ def decide(
             continue
         if member.in_base(fix.commit.sha):
             continue
-        step = _with_stable_events(_decide_one(fix, branch, member, planned), branch, world)
+        base = _decide_one(fix, branch, member, planned)
+        step = _with_queue(_with_stable_events(base, branch, world), base, branch, world)
         if step.status in (*ACTIONABLE, QUEUED):
             planned[fix.commit.sha] = step
-        if step.status in ACTIONABLE:
             prereqs += _annotated_prerequisites(fix, branch)
         steps.append(step)
     steps += _pending_steps(world, member, planned, topic)
-    steps = _with_prerequisites(steps, prereqs, member)
+    steps = _with_prerequisites(steps, prereqs, member, _series(branch))
+    steps = _flag_queued(steps, prereqs, member, branch)
     return Plan(branch=branch.name, base=branch.base, steps=tuple(_order(steps, world)))
 
 
@@ -357,6 +414,120 @@ def _with_stable_events(step: Step, branch: BranchView, world: World) -> Step:
         )
         return replace(step, status=FAILED, reason=reason, evidence=evidence)
     return replace(step, evidence=evidence)
+
+
+def _queued_slot(world: World, sha: str, series: str | None) -> QueueSlot | None:
+    slots = [q for q in world.queue.get(sha, ()) if q.series == series and q.state == QUEUE_QUEUED]
+    return min(slots, key=lambda q: q.position or 0) if slots else None
+
+
+def _with_queue(step: Step, base: Step, branch: BranchView, world: World) -> Step:
+    """What the stable-queue clone says, over what mails said: it is the stable team's record.
+
+    A fix already on the branch keeps its branch status; otherwise a queued patch makes it
+    ``queued`` (with its place in the series), a release directory makes it ``released`` even
+    before the branch's commit is synced, and a drop is told in the reason and evidence."""
+    series = _series(branch)
+    slots = [q for q in world.queue.get(step.sha, ()) if q.series == series]
+    if not slots or base.status in (RELEASED, IN_BRANCH, REVERTED):
+        return step
+    queued = _queued_slot(world, step.sha, series)
+    if queued is not None:
+        evidence = [
+            *step.evidence,
+            f"{queued.file} is patch {queued.position} of "
+            f"{queued.total} in the queue's series at stable-queue {queued.head[:12]}",
+        ]
+        if base.status not in (NEEDED, NOMINATED):
+            evidence.append(
+                f"tracker's own decision without the queue: {base.status}: {base.reason}"
+            )
+        return replace(
+            step,
+            status=QUEUED,
+            reason=f"{queued.describe()}: {queued.file}",
+            evidence=tuple(evidence),
+            queue=queued,
+        )
+    released = next((q for q in slots if q.state == QUEUE_RELEASED), None)
+    if released is not None:
+        return replace(
+            base,
+            status=RELEASED,
+            release=released.release,
+            reason=(
+                f"released in {released.release} (stable-queue {released.file}); no "
+                f"{branch.name} commit for it synced yet"
+            ),
+            evidence=(*base.evidence, f"stable-queue {released.file} at {released.head[:12]}"),
+            queue=released,
+        )
+    dropped = next((q for q in slots if q.state == QUEUE_DROPPED), None)
+    if dropped is None:
+        return step
+    said = f"{dropped.file}: {dropped.describe()}"
+    # A queued mail is older news than the queue's own history: the drop stands.
+    shown = base if step.status == QUEUED else step
+    return replace(
+        shown,
+        reason=f"{shown.reason}; {dropped.describe()}",
+        evidence=(*step.evidence, said),
+        queue=dropped,
+    )
+
+
+def with_queue(step: Step, branch: BranchView, world: World) -> Step:
+    """:func:`_with_queue` for a commit outside any plan (``status`` of a non-topic commit)."""
+    return _with_queue(step, step, branch, world)
+
+
+def _flag_queued(
+    steps: list[Step], prereqs: Sequence[Prerequisite], member: _Membership, branch: BranchView
+) -> list[Step]:
+    """Flag each queued fix whose prerequisite is neither in the branch nor queued before it.
+
+    Prerequisites are what the planner knows: the fix it fixes (``after``), ``Cc: stable #``
+    annotations and verified prerequisites, and Stable-dep-of: lines naming the fix."""
+    series = _series(branch)
+    world = member.world
+    out: list[Step] = []
+    for st in steps:
+        slot = st.queue
+        if st.status != QUEUED or slot is None or slot.state != QUEUE_QUEUED:
+            out.append(st)
+            continue
+        needs: dict[str, str] = {}
+        for dep in st.after:
+            needs.setdefault(dep, "the fix it fixes")
+        for p in (*prereqs, *world.stable_deps.get(st.sha, ())):
+            if p.of == st.sha:
+                needs.setdefault(p.sha, p.evidence)
+        flags: list[str] = []
+        for sha, why in needs.items():
+            present, _ = member.presence(sha)
+            if present:
+                continue
+            name = _short(world.commits.get(sha), sha)
+            other = _queued_slot(world, sha, series)
+            if other is None:
+                flags.append(
+                    f"its prerequisite {name} is neither queued for {series} nor in "
+                    f"{branch.name} ({why})"
+                )
+            elif (other.position or 0) > (slot.position or 0):
+                flags.append(
+                    f"its prerequisite {name} is queued after it (position {other.position}, "
+                    f"this is {slot.position}) ({why})"
+                )
+        if flags:
+            st = replace(
+                st,
+                reason=f"{st.reason}; FLAG: " + "; ".join(flags),
+                evidence=(*st.evidence, *flags),
+                flags=tuple(flags),
+            )
+        out.append(st)
+    return out
 
 
 def _pending_steps(
@@ -402,7 +573,7 @@ def _annotated_prerequisites(fix: Fix, branch: BranchView) -> list[Prerequisite]
 
 
 def _with_prerequisites(
-    steps: list[Step], prereqs: Sequence[Prerequisite], member: _Membership
+    steps: list[Step], prereqs: Sequence[Prerequisite], member: _Membership, series: str | None
 ) -> list[Step]:
     """Make each dependent follow its prerequisites, adding missing ones as steps of their own."""
     by_sha = {s.sha: s for s in steps}
@@ -413,6 +584,12 @@ def _with_prerequisites(
         present, why = member.presence(p.sha)
         if present:
             by_sha[p.of] = replace(dep, evidence=(*dep.evidence, f"{p.evidence}; {why}"))
+            continue
+        queued = _queued_slot(member.world, p.sha, series)
+        if queued is not None:
+            # The queue goes first: the prerequisite will be there before the dependent.
+            said = f"{p.evidence}; {queued.describe()}"
+            by_sha[p.of] = replace(dep, evidence=(*dep.evidence, said))
             continue
         pre = by_sha.get(p.sha)
         if pre is None or pre.status not in ACTIONABLE:
@@ -611,8 +788,14 @@ def _topological(
 
 
 def _order(steps: list[Step], world: World) -> list[Step]:
-    """Number the actionable steps: prerequisites and culprit fixes first, then series order,
-    then mainline order."""
+    """Number the steps: fixes in the stable queue first, in the queue's series order; then the
+    actionable ones, prerequisites and culprit fixes first, then series order, then mainline
+    order."""
+    queued = sorted(
+        (s for s in steps if s.status == QUEUED and s.queue and s.queue.state == QUEUE_QUEUED),
+        key=lambda s: (s.queue.position or 0 if s.queue else 0, s.sha),
+    )
+    first = len(queued)
     actionable = {s.sha: s for s in steps if s.status in ACTIONABLE}
     series_prev = _series_links(actionable, world)
     position = _topological(actionable, world, series_prev)
@@ -620,12 +803,18 @@ def _order(steps: list[Step], world: World) -> list[Step]:
         # A series posted in an order its own Fixes: contradict: the tags win.
         series_prev = {}
         position = _topological(actionable, world, series_prev)
+    in_queue = {s.sha: i for i, s in enumerate(queued, start=1)}
     out: list[Step] = []
     for s in steps:
+        if s.sha in in_queue and s.queue is not None:
+            where = s.queue.file.rsplit("/", 1)[0]
+            why = f"in queue order: patch {s.queue.position} of {s.queue.total} of {where}/series"
+            out.append(replace(s, position=in_queue[s.sha], order_reason=why))
+            continue
         if s.sha not in position:
             out.append(s)
             continue
         why = _order_reason(s, actionable, series_prev.get(s.sha), world)
-        out.append(replace(s, position=position[s.sha], order_reason=why))
+        out.append(replace(s, position=first + position[s.sha], order_reason=why))
     out.sort(key=lambda s: (s.position is None, s.position or 0))
     return out

@@ -19,7 +19,16 @@ from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, UnknownCommitError
-from tracker.plan import Fix, PendingFix, Plan, Prerequisite, Step, decide, presence
+from tracker.plan import (
+    Fix,
+    PendingFix,
+    Plan,
+    Prerequisite,
+    Step,
+    decide,
+    presence,
+    with_queue,
+)
 from tracker.revisions import check_sha
 from tracker.store.db import Store
 from tracker.store.models import (
@@ -34,6 +43,7 @@ from tracker.store.models import (
 )
 from tracker.store.postings import PostingView, find_posting, msgid_of, posting_view
 from tracker.store.queries import chunked
+from tracker.store.queue import load_queue, load_stable_deps
 from tracker.store.snapshot import (
     commit_info,
     load_branch,
@@ -67,6 +77,7 @@ def sync(
 ) -> SyncStats:
     from tracker.ingest.gitlog import GitSync
     from tracker.ingest.identity import link_identities
+    from tracker.ingest.queuesync import link_queue
 
     mark_stale_runs(store)
     stats = GitSync(config, store, progress).run(fetch=fetch)
@@ -75,6 +86,8 @@ def sync(
     # must not change what is linked.
     with store.session() as s:
         link_identities(s)
+        # Queue patches found by patch-id only: their commits (and patch-ids) are known now.
+        link_queue(s)
     if stats.total():
         store.refresh_statistics()
     return stats
@@ -137,6 +150,19 @@ def reparse(config: Config, store: Store) -> IngestCounts:
                 ms = MailStore(s, config.upstream_patterns, doc.source_id, name, config.stable_list)
                 total.add(ms.ingest(doc, document_bytes(doc)))
     settle_and_link(store)
+    # The stable queue keeps no documents: its files are parsed again from the local clone.
+    queues = [src for src in config.sources if src.kind == "stable-queue"]
+    if queues:
+        from tracker.ingest.queuesync import forget_reads
+        from tracker.ingest.sources import SourceSync
+
+        with store.session() as s:
+            forget_reads(s, [src.name for src in queues])
+        sync = SourceSync(config, store)
+        for src in queues:
+            rep = sync.sync_one(src)
+            total.documents += rep.counts.documents
+            total.errors += rep.counts.errors + ([rep.failed] if rep.failed else [])
     return total
 
 
@@ -202,12 +228,17 @@ def _decide_plan(
     if pending is None:
         pending = load_pending(s, TopicClassifier(config.topics))
     culprits = [r.dst for p in pending for r in p.fixes if r.dst]
-    world = load_world(s, fixes, extra=[*(p.sha for p in prereqs), *culprits])
+    queue = load_queue(s, [f.commit.sha for f in fixes])
+    stable_deps = load_stable_deps(s, queue)
+    deps = [p.sha for ps in stable_deps.values() for p in ps]
+    world = load_world(s, fixes, extra=[*(p.sha for p in prereqs), *culprits, *deps])
     world = replace(
         world,
         stable_events=load_events(s, [f.commit.sha for f in fixes]),
         series=load_series(s, [f.commit.sha for f in fixes]),
         pending=tuple(pending),
+        queue=queue,
+        stable_deps=stable_deps,
     )
     # Decide over every topic so fix-of-fix chains across topics stay intact, then filter.
     full = decide(view, fixes, world, prerequisites=prereqs)
@@ -442,13 +473,18 @@ def _plans_for_every_branch(s: Session, config: Config) -> dict[str, Plan]:
     pending = load_pending(s, TopicClassifier(config.topics))
     culprits = [r.dst for p in pending for r in p.fixes if r.dst]
     extra = [p.sha for ps in prereqs.values() for p in ps]
-    world = load_world(s, every, extra=[*extra, *culprits])
     shas = [f.commit.sha for f in every]
+    queue = load_queue(s, shas)
+    stable_deps = load_stable_deps(s, queue)
+    deps = [p.sha for ps in stable_deps.values() for p in ps]
+    world = load_world(s, every, extra=[*extra, *culprits, *deps])
     world = replace(
         world,
         stable_events=load_events(s, shas),
         series=load_series(s, shas),
         pending=tuple(pending),
+        queue=queue,
+        stable_deps=stable_deps,
     )
     plans: dict[str, Plan] = {}
     for b in config.branches:
@@ -466,8 +502,13 @@ def _single(s: Session, b: BranchConfig, c: Commit) -> Step:
     """Status of a commit that is not a topic fix candidate for this branch."""
     view = load_branch(s, b)
     fix = Fix(commit=commit_info(c), topics=())
-    present, why = presence(view, load_world(s, [fix]), c.sha)
-    return Step(c.sha, c.subject, "", (), "present" if present else "absent", why, (why,))
+    world = load_world(s, [fix])
+    present, why = presence(view, world, c.sha)
+    step = Step(c.sha, c.subject, "", (), "present" if present else "absent", why, (why,))
+    if present:
+        return step
+    # Not a topic fix, but the stable queue may still carry it (a prerequisite, say).
+    return with_queue(step, view, replace(world, queue=load_queue(s, [c.sha])))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from tracker.errors import ConfigError, GitError, RepositoryError, UnknownCommit
 from tracker.gitio import GitRepo, LogEntry
 from tracker.graph import Candidate, resolve_reference
 from tracker.parse.trailers import Trailers, parse_trailers
+from tracker.pathkey import NO_PATHS, paths_key
+from tracker.progress import Reporter
 from tracker.store.db import Store
 from tracker.store.models import (
     Branch,
@@ -30,6 +32,8 @@ from tracker.store.models import (
     Commit,
     CommitTopic,
     Edge,
+    Message,
+    QueuePatch,
     Source,
     SyncRun,
     Tag,
@@ -41,6 +45,7 @@ from tracker.topics import TopicClassifier
 
 Progress = Callable[[str, int], None]
 _BATCH = 20000
+_TICK = 1000  # commits read between two progress reports
 _VERSION_NUM = re.compile(r"\d+")
 
 
@@ -84,6 +89,8 @@ class GitSync:
         self.config = config
         self.store = store
         self.progress = progress or (lambda _phase, _n: None)
+        # Totals cost a rev-list walk each: only counted for a display that draws them.
+        self.totals = progress if isinstance(progress, Reporter) else None
         self.classifier = TopicClassifier(config.topics)
         self._repos: dict[str, GitRepo] = {}
         self.problems: list[str] = []
@@ -199,13 +206,18 @@ class GitSync:
                 # A rebuilt ref: commits only the old head had are no longer mainline.
                 self._drop_mainline(repo.rev_list(old, [head]))
                 exclude = [old]
+        if self.totals is not None:
+            self.totals.expect("mainline", repo.count(head, exclude))
         batch: list[LogEntry] = []
         for entry in repo.log(head, exclude):
             batch.append(entry)
+            if len(batch) % _TICK == 0:
+                self.progress("mainline", _TICK)
             if len(batch) >= _BATCH:
                 next_order = self._store_mainline(batch, next_order, cursor_name, None, stats)
                 batch = []
         self._store_mainline(batch, next_order, cursor_name, head, stats)
+        self.progress("mainline", len(batch) % _TICK)
 
     def _drop_mainline(self, shas: Sequence[str]) -> None:
         with self.store.session() as s:
@@ -259,7 +271,6 @@ class GitSync:
             elif head:
                 self._cursor(s, cursor_name).cursor = head
             stats.mainline_commits += len(fresh)
-        self.progress("mainline", len(batch))
         return order
 
     def _existing(self, s: Session, shas: Sequence[str]) -> set[str]:
@@ -284,6 +295,7 @@ class GitSync:
             "first_release": None,
             "release_index": None,
             "patch_id": None,
+            "paths_key": paths_key(e.paths),
             "upstream_sha": t.upstream,
             "upstream_rule": "upstream-reference" if t.upstream else None,
             "is_revert": bool(t.reverts),
@@ -315,6 +327,8 @@ class GitSync:
             with self.store.session() as s:
                 s.execute(delete(Tag).where(Tag.kind == "mainline"))
                 s.execute(update(Commit).values(first_release=None, release_index=None))
+        if self.totals is not None and start < len(wanted):
+            self.totals.expect("release tags", len(wanted) - start)
         for i in range(start, len(wanted)):
             name, sha = wanted[i]
             shas = repo.rev_list(sha, [x[1] for x in wanted[:i]])
@@ -394,7 +408,13 @@ class GitSync:
                             )
                         )
             exclude.append(old)
-        entries = list(repo.log(head, exclude))
+        if self.totals is not None:
+            self.totals.expect(b.name, repo.count(head, exclude))
+        entries: list[LogEntry] = []
+        for entry in repo.log(head, exclude):
+            entries.append(entry)
+            if len(entries) % _TICK == 0:
+                self.progress(b.name, _TICK)
         commits, members, trailers = [], [], []
         for e in entries:
             t = parse_trailers(e.message, self.config.upstream_patterns, self.config.stable_list)
@@ -429,7 +449,7 @@ class GitSync:
             assert row2 is not None
             row2.head_sha, row2.synced_at = head, _now()
             stats.branch_commits[b.name] += after - before
-        self.progress(b.name, len(entries))
+        self.progress(b.name, len(entries) % _TICK)
 
     def sync_stable_tags(self, b: BranchConfig, stats: SyncStats) -> None:
         repo = self.repo(b.repository)
@@ -531,30 +551,25 @@ class GitSync:
     # -- patch-ids -------------------------------------------------------------------------
 
     def sync_patch_ids(self, stats: SyncStats) -> None:
-        """Patch-ids where they can decide something: topic commits on mainline, and stable
-        commits that carry no upstream reference (the only way to find what they backport)."""
+        """Patch-ids only where one can decide something.
+
+        Two kinds of rows look for a commit by patch-id: stable commits that carry no upstream
+        reference (their patch-id is the only way to find what they backport) and mails not yet
+        linked to the commit they became. git's patch-id hashes each file's ``diff --git`` line,
+        so a mainline commit can share a seeker's patch-id only if its diff touches the same
+        paths: only those commits, found by their path key (cheap, from ``git log
+        --name-only``), pay for a diff. With an all-paths topic that is a few thousand commits
+        of a history, not all of it.
+        """
         with self.store.session() as s:
-            changed, marker = self._history_changed(s, "patch-ids:history")
-            if not changed:
+            marker = f"{self._history_marker(s)}:{_mail_marker(s)}"
+            if self._cursor(s, "patch-ids:history").cursor == marker:
                 todo: list[str] = []
             else:
-                # Start from the small tables and test patch_id here: with "patch_id IS NULL"
-                # in SQL, SQLite walks that index, which holds most of a million commits.
-                topic_rows = s.execute(
-                    select(Commit.sha, Commit.patch_id).where(
-                        Commit.sha.in_(select(CommitTopic.sha)), Commit.mainline.is_(True)
-                    )
-                )
-                branch_rows = s.execute(
-                    select(Commit.sha, Commit.patch_id, Commit.upstream_sha).where(
-                        Commit.sha.in_(select(BranchCommit.sha))
-                    )
-                )
-                todo = sorted(
-                    {sha for sha, pid in topic_rows if pid is None}
-                    | {sha for sha, pid, up in branch_rows if pid is None and up is None}
-                )
+                todo = self._patch_id_todo(s)
         repo = self.repo(self.config.mainline.repository)
+        if self.totals is not None and todo:
+            self.totals.expect("patch-ids", len(todo))
         for chunk in chunked(todo, 1000):
             ids = self._skipping_unreadable(
                 "patch-ids", chunk, partial(self._patch_ids_any_repo, repo), {}, _merged
@@ -565,9 +580,90 @@ class GitSync:
                     [{"sha": sha, "patch_id": ids.get(sha, "")} for sha in chunk],
                 )
             stats.patch_ids += len(chunk)
+            self.progress("patch-ids", len(chunk))
         with self.store.session() as s:
             self._cursor(s, "patch-ids:history").cursor = marker
         self._link_by_patch_id(stats)
+
+    def _patch_id_todo(self, s: Session) -> list[str]:
+        """Commits still without a patch-id that a seeker could match, and the seekers."""
+        self._fill_commit_keys(s)
+        # From branch_commits, filtered here: "upstream_sha IS NULL" matches most commits.
+        orphans = [
+            (sha, pid, key)
+            for sha, pid, up, key in s.execute(
+                select(Commit.sha, Commit.patch_id, Commit.upstream_sha, Commit.paths_key).where(
+                    Commit.sha.in_(select(BranchCommit.sha))
+                )
+            )
+            if up is None
+        ]
+        wanted = {key for _, _, key in orphans} | self._mail_keys(s) | _queue_keys(s)
+        wanted -= {None, NO_PATHS}
+        todo = {sha for sha, pid, _ in orphans if pid is None}
+        for chunk in chunked(sorted(k for k in wanted if k is not None), 500):
+            # patch_id is tested here: in SQL, SQLite would walk that index (most commits).
+            todo.update(
+                sha
+                for sha, pid in s.execute(
+                    select(Commit.sha, Commit.patch_id).where(
+                        Commit.paths_key.in_(chunk),
+                        Commit.mainline.is_(True),
+                        # Topic commits, as before path keys: what links stays what it was.
+                        Commit.sha.in_(select(CommitTopic.sha)),
+                    )
+                )
+                if pid is None
+            )
+        return sorted(todo)
+
+    def _mail_keys(self, s: Session) -> set[str | None]:
+        """Path keys of the mails waiting for a commit with their patch-id."""
+        from tracker.ingest.identity import LINKABLE
+
+        waiting = s.execute(
+            select(Message.message_id, Message.paths_key).where(
+                Message.change_id.is_(None),
+                Message.kind.in_(LINKABLE),
+                Message.patch_id.is_not(None),
+                Message.patch_id != "",
+            )
+        ).all()
+        keys: set[str | None] = {key for _, key in waiting}
+        unknown = [msgid for msgid, key in waiting if key is None]
+        if unknown:
+            from tracker.ingest.mailkeys import fill_message_keys
+
+            keys |= set(fill_message_keys(s, unknown).values())
+        return keys
+
+    def _fill_commit_keys(self, s: Session) -> None:
+        """Path keys for commits stored before commits carried one (read once from git)."""
+        shas = list(s.scalars(select(Commit.sha).where(Commit.paths_key.is_(None))))
+        repo = self.repo(self.config.mainline.repository)
+        for chunk in chunked(shas, 5000):
+            found = self._skipping_unreadable(
+                "patch-ids", chunk, partial(self._keys_any_repo, repo), {}, _merged
+            )
+            # An unreadable commit gets the empty key: it has no patch-id to share either.
+            s.execute(
+                update(Commit),
+                [{"sha": sha, "paths_key": found.get(sha, NO_PATHS)} for sha in chunk],
+            )
+
+    def _keys_any_repo(self, repo: GitRepo, shas: list[str]) -> dict[str, str]:
+        try:
+            found = repo.paths(shas)
+        except GitError:
+            # Some live in a branch's own clone (or are damaged): sort them out one by one.
+            found = repo.paths([sha for sha in shas if repo.try_resolve(sha)])
+            for b in self.config.branches:
+                missing = [sha for sha in shas if sha not in found]
+                if not missing or b.repository == self.config.mainline.repository:
+                    continue
+                other = self.repo(b.repository)
+                found.update(other.paths([sha for sha in missing if other.try_resolve(sha)]))
+        return {sha: paths_key(paths) for sha, paths in found.items()}
 
     def _skipping_unreadable(
         self,
@@ -756,6 +852,26 @@ class GitSync:
 
 def _merged(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
     return {**a, **b}
+
+
+def _mail_marker(s: Session) -> str:
+    """Mails and queued patches with a patch-id: a new one may be waiting for a commit's."""
+    mails = s.scalar(select(func.count()).select_from(Message).where(Message.patch_id.is_not(None)))
+    queued = s.scalar(
+        select(func.count()).select_from(QueuePatch).where(QueuePatch.patch_id.is_not(None))
+    )
+    return f"{mails or 0}:{queued or 0}"
+
+
+def _queue_keys(s: Session) -> set[str | None]:
+    """Path keys of the stable-queue patches that carry no upstream line (linked by patch-id)."""
+    return set(
+        s.scalars(
+            select(QueuePatch.paths_key).where(
+                QueuePatch.upstream_sha.is_(None), QueuePatch.patch_id.is_not(None)
+            )
+        )
+    )
 
 
 def _grep(repo: GitRepo, regex: str, shas: list[str]) -> set[str]:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from tracker.store.models import Change, Commit, Message, MmPatch, MmState, Trailer
 
-_LINKABLE = ("patch", "cover", "tip-commit", "mm-added", "mm-removed")
+# Kinds of message that may be linked to a commit (also: the mails a patch-id is wanted for).
+LINKABLE = ("patch", "cover", "tip-commit", "mm-added", "mm-removed")
 
 
 def _change_for(s: Session, commit: Commit) -> int:
@@ -39,7 +40,7 @@ def link_identities(s: Session) -> int:
     Each rule is one join over indexed columns, so a run costs a few queries however many
     messages are waiting, and messages that match nothing cost nothing more than a lookup.
     """
-    unlinked = (Message.change_id.is_(None), Message.kind.in_(_LINKABLE))
+    unlinked = (Message.change_id.is_(None), Message.kind.in_(LINKABLE))
     by_link = s.execute(
         select(Message.message_id, Commit.sha)
         .join(Trailer, (Trailer.kind == "link") & (Trailer.value == Message.message_id))

@@ -32,8 +32,9 @@ from tracker.ingest.mmcommits import (
 )
 from tracker.ingest.reviews import Review, change_id_row, find_change_id, find_reviews, own_rows
 from tracker.parse.mail import Mail, parse_mail, split_mbox
-from tracker.parse.patch import parse_diff
+from tracker.parse.patch import Diff, parse_diff
 from tracker.parse.trailers import DEFAULT_STABLE_LIST, Trailers, parse_trailers
+from tracker.pathkey import paths_key, unquote_path
 from tracker.revisions import check_sha
 from tracker.store.models import (
     Commit,
@@ -102,11 +103,17 @@ class Analysed:
     mm: MmAdded | MmRemoved | None = None
     tip: bool = False
     patch_id: str | None = None
+    paths_key: str | None = None
     has_diff: bool = False
     trailers: Trailers | None = None
     clean_subject: str | None = None
     reviews: tuple[Review, ...] = ()
     change_id: str | None = None
+
+
+def diff_paths_key(diff: Diff) -> str:
+    """The key a commit with this diff would have (tracker.pathkey)."""
+    return paths_key(unquote_path(p) for p in diff.paths)
 
 
 _DIFF_KINDS = ("review-patch", "backport", "autosel")
@@ -148,6 +155,7 @@ def analyse(
         mm=mm,
         tip=tip,
         patch_id=diff.patch_id if diff else None,
+        paths_key=diff_paths_key(diff) if diff else None,
         has_diff=diff is not None,
         trailers=trailers,
         clean_subject=mail.tags.subject[:4000],
@@ -366,7 +374,7 @@ class MailStore:
             else:
                 kind = "reply" if mail.in_reply_to else "mail"
         msg.kind = kind
-        msg.patch_id = a.patch_id
+        msg.patch_id, msg.paths_key = a.patch_id, a.paths_key
         # Series, versions and whose review a reply is are settled after the sync has stored
         # everything (tracker.ingest.series), so archive order cannot change them.
         self._trailers += own_rows(mail.msgid, a.reviews)
@@ -558,6 +566,7 @@ class MailStore:
                 series_version_id=None,
                 series_index=msg.tags.index if msg.tags else None,
                 patch_id=msg.diff.patch_id if msg.diff else None,
+                paths_key=diff_paths_key(msg.diff) if msg.diff else None,
                 change_id=None,
                 link_rule=None,
                 document_id=doc.id,

@@ -39,6 +39,7 @@ from tracker.ingest.mailstore import (
 from tracker.ingest.pimirror import iter_new_messages
 from tracker.ingest.series import settle
 from tracker.net import Expect, Fetcher, FetchSettings, Validators
+from tracker.progress import Reporter
 from tracker.store.db import Store
 from tracker.store.models import Source, SyncRun
 
@@ -167,7 +168,10 @@ class SourceSync:
     def local_files(self, src: SourceConfig, report: SourceReport) -> None:
         path = _require_path(src)
         ctype = {"mbox": MBOX, "maildir": MAIL, "archive-text": ARCHIVE_TEXT}[src.kind]
-        for f in _files(path):
+        files = list(_files(path))
+        if isinstance(self.progress, Reporter):
+            self.progress.expect(src.name, len(files))
+        for f in files:
             try:
                 data = f.read_bytes()
             except OSError as exc:
@@ -208,6 +212,16 @@ class SourceSync:
             flush()
         finally:
             self._close_pool()
+
+    def stable_queue(self, src: SourceConfig, report: SourceReport) -> None:
+        from tracker.ingest.queuesync import sync_queue
+
+        with self.store.session() as s:
+            res = sync_queue(self.config, s, self._source_row(s, src), src)
+        report.counts.documents += res.read
+        report.counts.stable_events += res.changed
+        report.counts.errors += res.errors
+        self.progress(src.name, res.read)
 
     def _mapper(self, n: int) -> Mapper | None:
         """Parse big batches on every core: parsing, not SQLite, is the cost per message."""
@@ -373,6 +387,7 @@ _HANDLERS: dict[str, Callable[[SourceSync, SourceConfig, SourceReport], None]] =
     "lore-search": SourceSync.inbox_feed,
     "lore-thread": SourceSync.lore_thread,
     "cgit-atom": SourceSync.cgit_feed,
+    "stable-queue": SourceSync.stable_queue,
 }
 
 

@@ -35,6 +35,7 @@ from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError
 from tracker.plan import ACTIONABLE, NEEDED, NOMINATED, Plan, Step, presence_in
 from tracker.report import queries as q
+from tracker.report.queueview import queue_page
 from tracker.report.render import Renderer
 from tracker.report.sections import ABSENT, IN_BASE, PRESENT, Group, Item, group
 from tracker.store.db import Store
@@ -670,7 +671,17 @@ def write_dashboard(
             (staging / f"{name}.json").write_text(_json(ctx), encoding="utf-8")
             pages += 1
 
-        page("index", "dashboard/index.html.j2", index_page(data, topics))
+        # The stable queue's page (tracker.report.queueview), when a queue source exists.
+        queue = queue_page(config, store, set(data.changes))
+        index = index_page(data, topics)
+        index["queue_page"] = "queue.html" if queue else None
+        page("index", "dashboard/index.html.j2", index)
+        if queue:
+            page(
+                "queue",
+                "dashboard/queue.html.j2",
+                {"title": data.title, "generated": data.generated, **queue},
+            )
         for p in data.plans:
             page(page_name("branch", p.branch), "dashboard/branch.html.j2", branch_page(data, p))
             for name, ctx in section_pages(data, p):

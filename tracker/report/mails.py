@@ -110,9 +110,37 @@ def next_release(b: BranchConfig, latest_tag: str | None) -> str:
     return f"{b.version}.1-rc1"
 
 
-def review_series(ctx: MailContext, branch: str, release: str | None = None) -> list[OutgoingMail]:
-    """Cover letter ``[PATCH 6.12 000/N] 6.12.X-rc1 review`` and one mail per unreleased commit."""
+@dataclass(frozen=True)
+class ReviewItem:
+    """One patch of a review series, from a branch commit or a stable-queue file."""
+
+    subject: str
+    author: str
+    upstream_sha: str | None
+    message_body: str
+    patch: str
+    # The stable commit, or for a queue file its upstream commit (the mbox "From" line).
+    commit: str | None
+
+
+def review_series(
+    ctx: MailContext, branch: str, release: str | None = None, *, source: str = "auto"
+) -> list[OutgoingMail]:
+    """Cover letter ``[PATCH 6.12 000/N] 6.12.X-rc1 review`` and one mail per patch.
+
+    ``source`` says where the patches come from: ``branch`` (the commits after the latest
+    release), ``queue`` (the stable-queue's ``series``, in its order) or ``auto`` (the queue
+    when a stable-queue source maps this branch and holds queued patches, else the branch)."""
     b = ctx.config.branch(branch)
+    if source not in ("auto", "queue", "branch"):
+        raise MailError(f"--from: expected auto, queue or branch, got {source!r}")
+    if source != "branch":
+        from tracker.report.queuemail import queue_review_items
+
+        found = queue_review_items(ctx, b, required=source == "queue")
+        if found is not None:
+            items, diffstat, latest = found
+            return _review_thread(ctx, b, release or next_release(b, latest), items, diffstat)
     repo = ctx.repo(b.repository)
     with ctx.store.session() as s:
         commits = q.unreleased_commits(s, b.name)
@@ -121,13 +149,36 @@ def review_series(ctx: MailContext, branch: str, release: str | None = None) -> 
                 f"{b.name} has no commits after its latest release: nothing to review"
             )
         latest = q.latest_stable_tag(s, b.name)
-        release = release or next_release(b, latest)
         start = q.tag_sha(s, latest or b.base)
         upstream = {c.sha: q.commit(s, c.upstream_sha) if c.upstream_sha else None for c in commits}
+    items = []
+    for c in commits:
+        up = upstream[c.sha]
+        items.append(
+            ReviewItem(
+                subject=c.subject,
+                author=(up or c).author,
+                upstream_sha=up.sha if up else None,
+                message_body=_UPSTREAM_LINE.sub("", _body_of(_message(ctx, c, repo))).strip("\n"),
+                patch=GitRepo(repo).commit_patch(c.sha),
+                commit=c.sha,
+            )
+        )
+    diffstat = GitRepo(repo).diffstat(start, commits[-1].sha) if start else ""
+    return _review_thread(ctx, b, release or next_release(b, latest), items, diffstat)
+
+
+def _review_thread(
+    ctx: MailContext,
+    b: BranchConfig,
+    release: str,
+    items: Sequence[ReviewItem],
+    diffstat: str,
+) -> list[OutgoingMail]:
     if not _RELEASE.match(release):
         raise MailError(f"--release: expected something like 6.12.25-rc1, got {release!r}")
     final = release.rsplit("-rc", 1)[0]
-    total = len(commits)
+    total = len(items)
     dates = ctx.settings.dates(total + 1)
     new_id = ctx.settings.ids()
     ids = [new_id() for _ in range(total + 1)]
@@ -145,22 +196,19 @@ def review_series(ctx: MailContext, branch: str, release: str | None = None) -> 
     headers = [("X-stable", "review"), ("X-Patchwork-Hint", "ignore"), ("User-Agent", USER_AGENT)]
     patches: list[OutgoingMail] = []
     shortlog: list[dict[str, str]] = []
-    for i, c in enumerate(commits, start=1):
-        up = upstream[c.sha]
-        author = up or c
-        body = _UPSTREAM_LINE.sub("", _body_of(_message(ctx, c, repo))).strip("\n")
-        shortlog.append({"author": author.author, "subject": c.subject})
+    for i, it in enumerate(items, start=1):
+        shortlog.append({"author": it.author, "subject": it.subject})
         subject, text = ctx.render(
             "email/review_patch.txt.j2",
             {
                 **common,
                 "counter": _counter(i, total),
-                "subject": c.subject,
-                "author": author.author,
-                "upstream_sha": up.sha if up else None,
-                "stable_sha": c.sha,
-                "message_body": body,
-                "patch": GitRepo(repo).commit_patch(c.sha),
+                "subject": it.subject,
+                "author": it.author,
+                "upstream_sha": it.upstream_sha,
+                "stable_sha": it.commit,
+                "message_body": it.message_body,
+                "patch": it.patch,
             },
         )
         patches.append(
@@ -173,7 +221,7 @@ def review_series(ctx: MailContext, branch: str, release: str | None = None) -> 
                 message_id=ids[i],
                 date=dates[i],
                 headers=headers,
-                commit=c.sha,
+                commit=it.commit,
             )
         )
     subject, text = ctx.render(
@@ -183,7 +231,7 @@ def review_series(ctx: MailContext, branch: str, release: str | None = None) -> 
             "counter": _counter(0, total),
             "responses_by": email.utils.format_datetime(dates[0] + timedelta(days=2)),
             "shortlog": shortlog,
-            "diffstat": GitRepo(repo).diffstat(start, commits[-1].sha) if start else "",
+            "diffstat": diffstat,
         },
     )
     cover = compose(

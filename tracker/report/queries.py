@@ -32,6 +32,7 @@ from tracker.store.models import (
     Trailer,
 )
 from tracker.store.queries import chunked
+from tracker.store.queue import queue_histories
 
 # Ids per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits, and few
 # enough statements that a dashboard of tens of thousands of changes issues a few hundred.
@@ -276,6 +277,7 @@ class _TimelineRows:
     by_change: dict[int, list[_Mail]] = field(default_factory=dict)
     by_id: dict[str, _Mail] = field(default_factory=dict)
     mm: dict[int, list[Event]] = field(default_factory=dict)
+    queue: dict[str, list[Event]] = field(default_factory=dict)
     stable: dict[str, list[Event]] = field(default_factory=dict)
     backports: dict[str, list[Backport]] = field(default_factory=dict)
     released: dict[str, int | None] = field(default_factory=dict)  # release tag -> commit time
@@ -338,6 +340,10 @@ def _timeline_rows(s: Session, shas: Sequence[str]) -> _TimelineRows:
             continue
         text = f"{st.filename}: {st.state}" + (f" ({st.reason})" if st.reason else "")
         r.mm.setdefault(cid, []).append(Event(_aware(st.at), "mm", "-mm", text, st.message_id))
+    for sha, entries in queue_histories(s, shas).items():
+        r.queue[sha] = [
+            Event(_aware(at), kind, where, text, ref) for at, kind, where, text, ref in entries
+        ]
     # In the order of the (upstream_sha, branch) index the one-change query used to scan.
     stable = select(StableEvent).order_by(StableEvent.branch, StableEvent.id)
     for (ev,) in _rows_in(s, stable, StableEvent.upstream_sha, shas):
@@ -373,6 +379,8 @@ def _source_events(r: _TimelineRows, sha: str) -> list[Event]:
         events.append(Event(_aware(m.date), "posted", m.list_id or "mail", text, m.message_id))
     if c.change_id is not None:
         events += r.mm.get(c.change_id, [])
+    # What stable-queue clones recorded (tracker.store.queue).
+    events += r.queue.get(sha, [])
     events += r.stable.get(sha, [])
     return events
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # The newest migration. Opening a store compares it with the database's own revision in plain
 # SQL, so that alembic (a fifth of a plan's start-up) is imported only when there is work for it;
 # tests/test_migrations.py keeps it equal to alembic's head.
-SCHEMA_REVISION = "0006m"
+SCHEMA_REVISION = "0008q"
 
 
 def _sqlite_pragmas(busy_ms: int, read_only: bool, dbapi_conn: Any, _record: Any) -> None:

@@ -69,6 +69,9 @@ class Commit(Base):
     first_release: Mapped[str | None] = mapped_column(String(64))
     release_index: Mapped[int | None] = mapped_column(Integer)
     patch_id: Mapped[str | None] = mapped_column(SHA, index=True)
+    # tracker.pathkey of the paths the diff touches ("" for none, NULL not yet known): only
+    # commits whose key equals a seeker's can share its patch-id, so only those get one.
+    paths_key: Mapped[str | None] = mapped_column(String(40), index=True)
     upstream_sha: Mapped[str | None] = mapped_column(SHA, index=True)
     upstream_rule: Mapped[str | None] = mapped_column(String(32))
     is_revert: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -223,6 +226,8 @@ class Message(Base):
     )
     series_index: Mapped[int | None] = mapped_column(Integer)
     patch_id: Mapped[str | None] = mapped_column(SHA, index=True)
+    # As commits.paths_key, for the diff the patch-id was computed from.
+    paths_key: Mapped[str | None] = mapped_column(String(40))
     change_id: Mapped[int | None] = mapped_column(ForeignKey("changes.id"), index=True)
     link_rule: Mapped[str | None] = mapped_column(String(32))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
@@ -335,3 +340,49 @@ class BranchPrerequisite(Base):
     prerequisite_sha: Mapped[str] = mapped_column(SHA, primary_key=True)
     evidence: Mapped[str] = mapped_column(Text)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
+
+
+class QueuePatch(Base):
+    """One patch file of a stable-queue clone: queued (with its place in ``series``), dropped
+    (left ``series`` without a release; ``dropped_head`` is the queue head that dropped it) or
+    released (a file of ``releases/X.Y.Z/``).
+
+    ``upstream_sha`` is the mainline commit it backports, found by its upstream line
+    (``link_rule`` "upstream-line") or by its stable patch-id ("patch-id"); NULL with ``error``
+    saying why when neither names a commit yet (a later sync links it once the commit is known).
+    """
+
+    __tablename__ = "queue_patches"
+    __table_args__ = (
+        UniqueConstraint("source_id", "directory", "filename", name="uq_queue_patches_file"),
+        Index("ix_queue_patches_upstream_series", "upstream_sha", "series"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    # The stable series ("6.12") the directory belongs to.
+    series: Mapped[str] = mapped_column(String(64))
+    # "queue-6.12" or "releases/6.12.24".
+    directory: Mapped[str] = mapped_column(String(256))
+    filename: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(16))
+    release: Mapped[str | None] = mapped_column(String(64))
+    position: Mapped[int | None] = mapped_column(Integer)
+    total: Mapped[int | None] = mapped_column(Integer)
+    # The file's git blob: an unchanged file is not read again, and mails quote it from here.
+    blob: Mapped[str | None] = mapped_column(SHA)
+    subject: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    upstream_sha: Mapped[str | None] = mapped_column(SHA)
+    link_rule: Mapped[str | None] = mapped_column(String(32))
+    patch_id: Mapped[str | None] = mapped_column(SHA, index=True)
+    # tracker.pathkey of the diff, for a patch with no upstream line: mainline commits with the
+    # same key get a patch-id computed so that this patch can link by it.
+    paths_key: Mapped[str | None] = mapped_column(String(40))
+    # JSON list of [sha, subject] from the patch's Stable-dep-of: lines.
+    stable_dep_of: Mapped[str] = mapped_column(Text, default="[]")
+    # The queue head at which the patch entered its current state, and that commit's time.
+    head: Mapped[str] = mapped_column(SHA)
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
+    dropped_head: Mapped[str | None] = mapped_column(SHA)
+    error: Mapped[str | None] = mapped_column(Text)
