@@ -377,7 +377,7 @@ def gather(config: Config, store: Store, clock: Callable[[], datetime]) -> SiteD
     groups: dict[str, list[Group]] = {}
     with store.session() as s:
         # Read in a few set-based queries per chunk of changes, never per change: a cron run
-        # over a store of tens of thousands of changes would otherwise issue ~20 per change.
+        # over a store of tens of thousands of changes would otherwise issue about 14 per change.
         records = q.commits(s, sorted(pages))
         # Oldest first, as the changes reached mainline.
         shas = sorted(pages, key=lambda sha: (_commit_time(records, sha), sha))
