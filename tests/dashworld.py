@@ -27,6 +27,7 @@ FIXES = 1000
 PER_RELEASE = 200
 BACKPORTED = 700
 PER_STABLE_RELEASE = 100
+BASE_65 = 4 * PER_RELEASE  # fixes released by v6.5 (linux-6.5.y's base)
 CULPRIT_SUBJECT = "mm/hugetlb: share page tables between processes"
 
 CONFIG = """\
@@ -74,18 +75,20 @@ class BigWorld:
 
     @property
     def in_base_65(self) -> list[str]:
-        return self.fixes[: FIXES - PER_RELEASE]
+        return self.fixes[:BASE_65]
 
     @property
     def needed_65(self) -> list[str]:
-        return self.fixes[FIXES - PER_RELEASE :]
+        return self.fixes[BASE_65:]
 
 
 def _file(i: int, text: str) -> dict[str, FileState | None]:
     return {f"mm/hugetlb_{i % 40}.c": FileState(text.encode())}
 
 
-def build(root: Path) -> BigWorld:
+def build(root: Path, n_fixes: int = FIXES) -> BigWorld:
+    """The world with ``n_fixes`` fixes (at least FIXES; benchmarks/dashboard.py builds more)."""
+    assert n_fixes >= FIXES
     repo = init_repo(root / "linux")
     fi = FastImport()
     base = fi.commit(
@@ -106,7 +109,7 @@ def build(root: Path) -> BigWorld:
     parent = culprit
     fix_marks = []
     fi.chunks.append(b"reset refs/heads/master\nfrom %s\n\n" % culprit_sha.encode())
-    for i in range(FIXES):
+    for i in range(n_fixes):
         msg = (
             f"mm/hugetlb: fix shared page table race number {i}\n\n"
             f"Race {i} in the shared page tables.\n\n"
@@ -117,7 +120,7 @@ def build(root: Path) -> BigWorld:
         fix_marks.append(parent)
     marks = fi.run(repo)
     fixes = [marks[m] for m in fix_marks]
-    for r in range(1, (FIXES - 1) // PER_RELEASE + 1):
+    for r in range(1, (n_fixes - 1) // PER_RELEASE + 1):
         git(repo, "tag", f"v6.{r + 1}", fixes[r * PER_RELEASE - 1])
     git(repo, "branch", "linux-6.5.y", "v6.5")
 

@@ -140,3 +140,44 @@ def test_user_template_overrides_one_page(synced_ro: Synced, tmp_path: Path) -> 
     write_dashboard(cfg, synced_ro.store, out, renderer=Renderer(user.parent))
     assert (out / "index.html").read_text() == "<p>3 branches: tracker: backport status</p>\n"
     assert "<svg" in next(out.glob("change-*.html")).read_text()  # the rest are built-in
+
+
+def test_change_pages_read_in_set_based_queries(
+    synced_ro: Synced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timelines and graph neighbours of every change come from a fixed number of statements,
+    and the same as one change at a time, also when the changes span several chunks."""
+    from sqlalchemy import event
+
+    from tracker.report import queries as q
+    from tracker.store.models import Commit
+
+    store = synced_ro.store
+    with store.session() as s:
+        shas = sorted(s.scalars(select(Commit.sha)))
+        shas.append("0" * 40)  # no such commit: an empty timeline, a bare node
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(store.engine, "before_cursor_execute", count)
+        try:
+            timelines = q.timelines(s, shas)
+            graphs = q.neighbours_of(s, shas)
+        finally:
+            event.remove(store.engine, "before_cursor_execute", count)
+        # One statement per kind of row (9 for timelines, 5 for neighbours), however many changes.
+        assert len(shas) > 40 and len(statements) <= 14, statements
+        kinds = {e.kind for t in timelines.values() for e in t}
+        assert {"posted", "stable-failed", "backport", "stable-release", "release"} <= kinds
+        assert any(n.prerequisites for n in graphs.values())
+        assert any(n.backport_fixes for n in graphs.values())
+        assert timelines["0" * 40] == [] and graphs["0" * 40].change == q.Node("0" * 40, "")
+        for sha in shas:
+            assert q.timeline(s, sha) == timelines[sha], sha
+            assert q.neighbours(s, sha) == graphs[sha], sha
+        # Chunks of 3: rows of one change never land on another's page.
+        monkeypatch.setattr(q, "CHUNK", 3)
+        assert q.timelines(s, shas) == timelines
+        assert q.neighbours_of(s, shas) == graphs

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
+from sqlalchemy import event
 
 from tests import dashworld
 from tests.browser import browser, chromium, static_servers
@@ -29,6 +30,7 @@ ACTION_TITLES = [s.title for s in SECTIONS if s.action]
 class Site:
     world: dashworld.BigWorld
     out: Path
+    statements: int  # SQL statements the write issued
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +38,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("big")
     world = dashworld.build(root)
     out = root / "site"
+    seen: list[object] = []
+    event.listen(world.store.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     write_dashboard(world.config, world.store, out)
-    yield Site(world, out)
+    yield Site(world, out, len(seen))
     world.store.close()
 
 
@@ -161,6 +165,13 @@ def test_overview_lists_action_first_and_counts_the_rest(site: Site) -> None:
     counts = {b["branch"]: {k: v["n"] for k, v in b["counts"].items()} for b in data["branches"]}
     assert counts["linux-6.1.y"]["needed"] == dashworld.FIXES - dashworld.BACKPORTED - 14
     assert sum(counts["linux-6.5.y"].values()) == dashworld.FIXES
+
+
+def test_a_thousand_change_pages_take_a_few_dozen_statements(site: Site) -> None:
+    # Read per change, the pages took about 14 statements each; a cron run over a real store
+    # (tens of thousands of changes) must read them in batches.
+    assert len(list(site.out.glob("change-*.html"))) == dashworld.FIXES
+    assert site.statements < 150
 
 
 def test_section_pages_list_every_change_with_its_evidence(site: Site) -> None:

@@ -376,8 +376,11 @@ def gather(
     changes: dict[str, dict[str, Any]] = {}
     groups: dict[str, list[Group]] = {}
     with store.session() as s:
+        # Read in a few set-based queries per chunk of changes, never per change: a cron run
+        # over a store of tens of thousands of changes would otherwise issue about 14 per change.
+        records = q.commits(s, sorted(pages))
         # Oldest first, as the changes reached mainline.
-        shas = sorted(pages, key=lambda sha: (q.commit_time(s, sha), sha))
+        shas = sorted(pages, key=lambda sha: (_commit_time(records, sha), sha))
         views: dict[str, dict[str, dict[str, Any]]] = {}
         for p in plans:
             sims[p.branch] = q.simulations(s, p.branch)
@@ -388,9 +391,11 @@ def gather(
                 for g in groups[p.branch]
                 for it in g.items
             }
+        topics = q.topics(s, shas)
+        timelines = q.timelines(s, shas)
+        graphs = q.neighbours_of(s, shas)
         for sha in shas:
-            rec = q.commit(s, sha)
-            n = q.neighbours(s, sha)
+            rec = records.get(sha)
             per_branch = [
                 {
                     "branch": p.branch,
@@ -408,10 +413,10 @@ def gather(
                 "author": rec.author if rec else "",
                 "first_release": rec.first_release if rec else None,
                 "message": rec.message if rec else None,
-                "topics": sorted(q.topics_of(s, sha)) or list(step.topics if step else ()),
+                "topics": topics.get(sha) or list(step.topics if step else ()),
                 "branches": per_branch,
-                "timeline": [e.to_dict() for e in q.timeline(s, sha)],
-                "graph": graph_layout(n, pages),
+                "timeline": [e.to_dict() for e in timelines[sha]],
+                "graph": graph_layout(graphs[sha], pages),
             }
         pending = [_pending_view(p) for p in pending_series(s)]
     return SiteData(
@@ -423,6 +428,11 @@ def gather(
         pending=pending,
         groups=groups,
     )
+
+
+def _commit_time(records: dict[str, q.CommitRecord], sha: str) -> int:
+    rec = records.get(sha)
+    return rec.commit_time if rec else 0
 
 
 def _item_view(

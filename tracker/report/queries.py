@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig
@@ -29,7 +31,21 @@ from tracker.store.models import (
     Tag,
     Trailer,
 )
-from tracker.store.queue import queue_history
+from tracker.store.queries import chunked
+from tracker.store.queue import queue_histories
+
+# Ids per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits, and few
+# enough statements that a dashboard of tens of thousands of changes issues a few hundred.
+CHUNK = 500
+Ts = TypeVarTuple("Ts")
+
+
+def _rows_in(s: Session, stmt: Select[*Ts], column: Any, keys: Sequence[Any]) -> list[Row[*Ts]]:
+    """``stmt`` restricted to ``column IN keys``, run per chunk of keys, rows in chunk order."""
+    out: list[Row[*Ts]] = []
+    for chunk in chunked(keys, CHUNK):
+        out += s.execute(stmt.where(column.in_(chunk))).all()
+    return out
 
 
 @dataclass(frozen=True)
@@ -70,18 +86,25 @@ def commit(s: Session, sha: str) -> CommitRecord | None:
     return _record(c) if c else None
 
 
-def commit_time(s: Session, sha: str) -> int:
-    return s.scalar(select(Commit.commit_time).where(Commit.sha == sha)) or 0
+def commits(s: Session, shas: Sequence[str]) -> dict[str, CommitRecord]:
+    """The stored commits among ``shas`` (shas the store has no commit for are left out)."""
+    return {c.sha: _record(c) for (c,) in _rows_in(s, select(Commit), Commit.sha, shas)}
+
+
+def topics(s: Session, shas: Sequence[str]) -> dict[str, list[str]]:
+    """The topics of each of ``shas`` that has any, sorted (in Python: a server's collation
+    may order ``-`` and ``_`` otherwise)."""
+    out: dict[str, list[str]] = {}
+    stmt = select(CommitTopic.sha, CommitTopic.topic)
+    for sha, topic in _rows_in(s, stmt, CommitTopic.sha, shas):
+        out.setdefault(sha, []).append(topic)
+    return {sha: sorted(ts) for sha, ts in out.items()}
 
 
 def subjects(s: Session, shas: list[str]) -> dict[str, str]:
     if not shas:
         return {}
     return dict(s.execute(select(Commit.sha, Commit.subject).where(Commit.sha.in_(shas))).all())
-
-
-def topics_of(s: Session, sha: str) -> list[str]:
-    return list(s.scalars(select(CommitTopic.topic).where(CommitTopic.sha == sha)))
 
 
 def _branch_id(s: Session, name: str) -> int | None:
@@ -126,27 +149,29 @@ class Backport:
     rule: str | None
 
 
-def backports_of(s: Session, sha: str) -> list[Backport]:
-    rows = s.execute(
-        select(Branch.name, Commit, BranchCommit.release)
+def _backports(s: Session, shas: Sequence[str]) -> dict[str, list[Backport]]:
+    """Backports of each upstream sha, by branch name then branch order."""
+    out: dict[str, list[Backport]] = {}
+    stmt = (
+        select(
+            Commit.upstream_sha,
+            Branch.name,
+            Commit.sha,
+            Commit.subject,
+            BranchCommit.release,
+            Commit.commit_time,
+            Commit.upstream_rule,
+        )
         .join(BranchCommit, BranchCommit.sha == Commit.sha)
         .join(Branch, Branch.id == BranchCommit.branch_id)
-        .where(Commit.upstream_sha == sha)
-        .order_by(Branch.name, BranchCommit.position)
-    ).all()
-    return [
-        Backport(name, c.sha, c.subject, rel, c.commit_time, c.upstream_rule)
-        for name, c, rel in rows
-    ]
-
-
-def release_time(s: Session, tag: str | None) -> int | None:
-    """Commit time of the commit a release tag points at (the day the release was cut)."""
-    if not tag:
-        return None
-    return s.scalar(
-        select(Commit.commit_time).join(Tag, Tag.sha == Commit.sha).where(Tag.name == tag)
+        .order_by(Commit.upstream_sha, Branch.name, BranchCommit.position)
     )
+    for up, branch, sha, subject, release, when, rule in _rows_in(
+        s, stmt, Commit.upstream_sha, shas
+    ):
+        if up is not None:
+            out.setdefault(up, []).append(Backport(branch, sha, subject, release, when, rule))
+    return out
 
 
 def simulations(s: Session, branch: str) -> dict[str, dict[str, object]]:
@@ -229,79 +254,157 @@ def _aware(d: datetime | None) -> datetime | None:
     return d
 
 
-def source_events(s: Session, sha: str) -> list[Event]:
+@dataclass(frozen=True)
+class _Mail:
+    message_id: str
+    subject: str
+    who: str
+    date: datetime | None
+    list_id: str | None
+
+
+@dataclass
+class _TimelineRows:
+    """What the timelines of a set of changes are assembled from, each kind read in one query
+    per chunk of changes (a dashboard of thousands of changes issues a few dozen statements).
+
+    Another kind of event is one more field here, filled by one set-based query in
+    :func:`_timeline_rows` and read in :func:`_source_events` or :func:`_timeline`.
+    """
+
+    commits: dict[str, Any] = field(default_factory=dict)  # sha -> row of _COMMIT_COLS
+    links: dict[str, set[str]] = field(default_factory=dict)  # sha -> Link: message ids
+    by_change: dict[int, list[_Mail]] = field(default_factory=dict)
+    by_id: dict[str, _Mail] = field(default_factory=dict)
+    mm: dict[int, list[Event]] = field(default_factory=dict)
+    queue: dict[str, list[Event]] = field(default_factory=dict)
+    stable: dict[str, list[Event]] = field(default_factory=dict)
+    backports: dict[str, list[Backport]] = field(default_factory=dict)
+    released: dict[str, int | None] = field(default_factory=dict)  # release tag -> commit time
+
+
+_COMMIT_COLS = (
+    Commit.sha,
+    Commit.author_name,
+    Commit.author_time,
+    Commit.commit_time,
+    Commit.mainline,
+    Commit.first_release,
+    Commit.change_id,
+)
+
+
+def _mail(m: Any) -> _Mail:
+    return _Mail(
+        m.message_id, m.subject, m.from_name or m.from_email or "unknown sender", m.date, m.list_id
+    )
+
+
+def _stable_event(ev: StableEvent) -> Event:
+    try:
+        details = json.loads(ev.details or "{}")
+    except ValueError:
+        details = {}
+    subject = details.get("subject") if isinstance(details, dict) else None
+    text = f"{ev.kind} for {ev.branch}" + (f": {subject}" if subject else "")
+    return Event(_aware(ev.at), f"stable-{ev.kind}", ev.branch, text, ev.message_id)
+
+
+def _timeline_rows(s: Session, shas: Sequence[str]) -> _TimelineRows:
+    r = _TimelineRows()
+    for row in _rows_in(s, select(*_COMMIT_COLS), Commit.sha, shas):
+        r.commits[row.sha] = row
+    link = select(Trailer.commit_sha, Trailer.value).where(Trailer.kind == "link")
+    for sha, value in _rows_in(s, link, Trailer.commit_sha, list(r.commits)):
+        if sha is not None:
+            r.links.setdefault(sha, set()).add(value)
+    mail_cols = select(
+        Message.message_id,
+        Message.subject,
+        Message.from_name,
+        Message.from_email,
+        Message.date,
+        Message.list_id,
+        Message.change_id,
+    )
+    cids = sorted({c.change_id for c in r.commits.values() if c.change_id is not None})
+    # By message id: postings of the same date keep one order on either store.
+    for m in _rows_in(s, mail_cols.order_by(Message.message_id), Message.change_id, cids):
+        r.by_change.setdefault(m.change_id, []).append(_mail(m))
+    msgids = sorted({v for vs in r.links.values() for v in vs})
+    for m in _rows_in(s, mail_cols, Message.message_id, msgids):
+        r.by_id[m.message_id] = _mail(m)
+    mm = select(MmPatch.change_id, MmState).join(MmPatch, MmPatch.filename == MmState.filename)
+    for cid, st in _rows_in(s, mm.order_by(MmState.id), MmPatch.change_id, cids):
+        if cid is None:
+            continue
+        text = f"{st.filename}: {st.state}" + (f" ({st.reason})" if st.reason else "")
+        r.mm.setdefault(cid, []).append(Event(_aware(st.at), "mm", "-mm", text, st.message_id))
+    for sha, entries in queue_histories(s, shas).items():
+        r.queue[sha] = [
+            Event(_aware(at), kind, where, text, ref) for at, kind, where, text, ref in entries
+        ]
+    # In the order of the (upstream_sha, branch) index the one-change query used to scan.
+    stable = select(StableEvent).order_by(StableEvent.branch, StableEvent.id)
+    for (ev,) in _rows_in(s, stable, StableEvent.upstream_sha, shas):
+        r.stable.setdefault(ev.upstream_sha, []).append(_stable_event(ev))
+    r.backports = _backports(s, list(r.commits))
+    tags = {c.first_release for c in r.commits.values() if c.mainline and c.first_release}
+    tags |= {bp.release for bps in r.backports.values() for bp in bps if bp.release}
+    r.released = dict.fromkeys(tags)
+    cut = select(Tag.name, Commit.commit_time).join(Commit, Commit.sha == Tag.sha)
+    for name, t in _rows_in(s, cut, Tag.name, sorted(tags)):
+        r.released[name] = t
+    return r
+
+
+def _source_events(r: _TimelineRows, sha: str) -> list[Event]:
     """Mail-side history (postings, -mm states, stable queue mails) once sources are ingested.
 
     Empty until a source sync has linked mails to the change; nothing here is required for the
     git-side timeline.
     """
-    c = s.get(Commit, sha)
+    c = r.commits.get(sha)
     events: list[Event] = []
     if c is None:
         return events
-    msgids = set(
-        s.scalars(select(Trailer.value).where(Trailer.commit_sha == sha, Trailer.kind == "link"))
-    )
-    if c.change_id is not None:
-        q = select(Message).where(Message.change_id == c.change_id)
-        msgs = list(s.scalars(q))
-    else:
-        msgs = []
-    if msgids:
-        msgs += list(s.scalars(select(Message).where(Message.message_id.in_(msgids))))
+    msgs = list(r.by_change.get(c.change_id, [])) if c.change_id is not None else []
+    msgs += [r.by_id[m] for m in sorted(r.links.get(sha, ())) if m in r.by_id]
     seen: set[str] = set()
     for m in msgs:
         if m.message_id in seen:
             continue
         seen.add(m.message_id)
-        who = m.from_name or m.from_email or "unknown sender"
-        events.append(
-            Event(
-                _aware(m.date), "posted", m.list_id or "mail", f"{m.subject} ({who})", m.message_id
-            )
-        )
+        text = f"{m.subject} ({m.who})"
+        events.append(Event(_aware(m.date), "posted", m.list_id or "mail", text, m.message_id))
     if c.change_id is not None:
-        for st in s.scalars(
-            select(MmState)
-            .join(MmPatch, MmPatch.filename == MmState.filename)
-            .where(MmPatch.change_id == c.change_id)
-        ):
-            text = f"{st.filename}: {st.state}" + (f" ({st.reason})" if st.reason else "")
-            events.append(Event(_aware(st.at), "mm", "-mm", text, st.message_id))
+        events += r.mm.get(c.change_id, [])
     # What stable-queue clones recorded (tracker.store.queue).
-    for at, kind, where, text, ref in queue_history(s, sha):
-        events.append(Event(_aware(at), kind, where, text, ref))
-    for ev in s.scalars(select(StableEvent).where(StableEvent.upstream_sha == sha)):
-        try:
-            details = json.loads(ev.details or "{}")
-        except ValueError:
-            details = {}
-        subject = details.get("subject") if isinstance(details, dict) else None
-        text = f"{ev.kind} for {ev.branch}" + (f": {subject}" if subject else "")
-        events.append(Event(_aware(ev.at), f"stable-{ev.kind}", ev.branch, text, ev.message_id))
+    events += r.queue.get(sha, [])
+    events += r.stable.get(sha, [])
     return events
 
 
-def timeline(s: Session, sha: str) -> list[Event]:
+def _timeline(r: _TimelineRows, sha: str) -> list[Event]:
     """From posting to -mm to mainline to each stable branch, oldest first."""
-    c = s.get(Commit, sha)
+    c = r.commits.get(sha)
     if c is None:
         return []
-    events = source_events(s, sha)
+    events = _source_events(r, sha)
     events.append(Event(_ts(c.author_time), "authored", "", f"written by {c.author_name}"))
     if c.mainline:
         events.append(Event(_ts(c.commit_time), "mainline", "mainline", "committed to mainline"))
         if c.first_release:
             events.append(
                 Event(
-                    _ts(release_time(s, c.first_release)),
+                    _ts(r.released.get(c.first_release)),
                     "release",
                     "mainline",
                     f"first released in {c.first_release}",
                     c.first_release,
                 )
             )
-    for bp in backports_of(s, sha):
+    for bp in r.backports.get(sha, []):
         how = f" (found by {bp.rule})" if bp.rule else ""
         events.append(
             Event(
@@ -315,7 +418,7 @@ def timeline(s: Session, sha: str) -> list[Event]:
         if bp.release:
             events.append(
                 Event(
-                    _ts(release_time(s, bp.release)),
+                    _ts(r.released.get(bp.release)),
                     "stable-release",
                     bp.branch,
                     f"released in {bp.release}",
@@ -324,6 +427,20 @@ def timeline(s: Session, sha: str) -> list[Event]:
             )
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(events, key=lambda e: (e.at or far, e.kind))
+
+
+def timelines(s: Session, shas: Iterable[str]) -> dict[str, list[Event]]:
+    """The timeline of each change (empty for a sha the store has no commit for)."""
+    out: dict[str, list[Event]] = {}
+    for chunk in chunked(dict.fromkeys(shas), CHUNK):
+        rows = _timeline_rows(s, chunk)
+        out.update((sha, _timeline(rows, sha)) for sha in chunk)
+    return out
+
+
+def timeline(s: Session, sha: str) -> list[Event]:
+    """From posting to -mm to mainline to each stable branch, oldest first."""
+    return timelines(s, [sha])[sha]
 
 
 # -- graph neighbours ------------------------------------------------------------------------
@@ -354,46 +471,84 @@ class Neighbours:
 _SHA40 = re.compile(r"^[0-9a-f]{40}$")
 
 
-def _node(s: Session, sha: str, fallback: str = "") -> Node:
-    c = s.get(Commit, sha) if _SHA40.match(sha) else None
-    return Node(sha, c.subject if c else fallback)
+@dataclass
+class _GraphRows:
+    """The edges around a set of changes and the commits they name, read per chunk of changes."""
+
+    backports: dict[str, list[Backport]]
+    out_edges: dict[str, list[Any]] = field(default_factory=dict)  # src -> edges, by id
+    in_edges: dict[str, list[Any]] = field(default_factory=dict)  # dst -> edges, by id
+    commits: dict[str, Any] = field(default_factory=dict)  # sha -> (sha, subject, upstream_sha)
+
+    def node(self, sha: str, fallback: str = "") -> Node:
+        c = self.commits.get(sha) if _SHA40.match(sha) else None
+        return Node(sha, c.subject if c else fallback)
+
+    def edges(self, table: dict[str, list[Any]], key: str, kind: str) -> list[Any]:
+        return [e for e in table.get(key, ()) if e.kind == kind]
 
 
-def neighbours(s: Session, sha: str) -> Neighbours:
-    c = s.get(Commit, sha)
+_GRAPH_KINDS = ("fixes", "reverts", "stable-dep-of")
+
+
+def _graph_rows(s: Session, shas: Sequence[str]) -> _GraphRows:
+    r = _GraphRows(_backports(s, shas))
+    keys = [*shas, *(bp.sha for bps in r.backports.values() for bp in bps)]
+    cols = select(Edge.kind, Edge.src, Edge.dst, Edge.dst_raw).where(Edge.kind.in_(_GRAPH_KINDS))
+    for e in _rows_in(s, cols.order_by(Edge.id), Edge.src, keys):
+        r.out_edges.setdefault(e.src, []).append(e)
+    for e in _rows_in(s, cols.order_by(Edge.id), Edge.dst, keys):
+        r.in_edges.setdefault(e.dst, []).append(e)
+    named = {*shas}
+    for es in (*r.out_edges.values(), *r.in_edges.values()):
+        named |= {x for e in es for x in (e.src, e.dst) if x}
+    # Two rounds: a Stable-dep-of: source is a backport, shown as the upstream commit it names.
+    lookup = select(Commit.sha, Commit.subject, Commit.upstream_sha)
+    for _ in range(2):
+        want = sorted(x for x in named if _SHA40.match(x) and x not in r.commits)
+        for c in _rows_in(s, lookup, Commit.sha, want):
+            r.commits[c.sha] = c
+        named = {c.upstream_sha for c in r.commits.values() if c.upstream_sha}
+    return r
+
+
+def _neighbours(r: _GraphRows, sha: str) -> Neighbours:
+    c = r.commits.get(sha)
     n = Neighbours(Node(sha, c.subject if c else ""))
-    for dst, raw in s.execute(
-        select(Edge.dst, Edge.dst_raw).where(Edge.kind == "fixes", Edge.src == sha)
-    ):
-        n.culprits.append(_node(s, dst) if dst else Node(raw, "(unknown commit)"))
-    for (src,) in s.execute(
-        select(Edge.src).where(Edge.kind == "fixes", Edge.dst == sha).order_by(Edge.src)
-    ):
-        n.fixed_by.append(_node(s, src))
-    for bp in backports_of(s, sha):
+    # By the raw reference, as the (kind, src, dst_raw) unique index hands them back.
+    for e in sorted(r.edges(r.out_edges, sha, "fixes"), key=lambda e: str(e.dst_raw)):
+        n.culprits.append(r.node(e.dst) if e.dst else Node(e.dst_raw, "(unknown commit)"))
+    for src in sorted(e.src for e in r.edges(r.in_edges, sha, "fixes")):
+        n.fixed_by.append(r.node(src))
+    for bp in r.backports.get(sha, []):
         n.backports.append((Node(bp.sha, bp.subject), bp.branch))
-        for (src,) in s.execute(
-            select(Edge.src).where(Edge.kind == "fixes", Edge.dst == bp.sha).order_by(Edge.src)
-        ):
-            n.backport_fixes.append((_node(s, src), bp.sha))
-    for (src,) in s.execute(select(Edge.src).where(Edge.kind == "reverts", Edge.dst == sha)):
-        n.reverted_by.append(_node(s, src))
+        for src in sorted(e.src for e in r.edges(r.in_edges, bp.sha, "fixes")):
+            n.backport_fixes.append((r.node(src), bp.sha))
+    for e in r.edges(r.in_edges, sha, "reverts"):
+        n.reverted_by.append(r.node(e.src))
     # Stable-dep-of: is written on the backport of the prerequisite, naming the fix it enables.
     srcs = [sha, *(bp.sha for bp, _ in n.backports)]
+    dsts = sorted(e.dst for x in srcs for e in r.edges(r.out_edges, x, "stable-dep-of") if e.dst)
+    for dst in dict.fromkeys(dsts):
+        n.prerequisite_of.append(r.node(dst))
     seen: set[str] = set()
-    for (dst,) in s.execute(
-        select(Edge.dst).where(Edge.kind == "stable-dep-of", Edge.src.in_(srcs)).order_by(Edge.dst)
-    ):
-        if dst and dst not in seen:
-            seen.add(dst)
-            n.prerequisite_of.append(_node(s, dst))
-    seen = set()
-    for (src,) in s.execute(
-        select(Edge.src).where(Edge.kind == "stable-dep-of", Edge.dst == sha).order_by(Edge.src)
-    ):
-        stable = s.get(Commit, src)
+    for src in sorted(e.src for e in r.edges(r.in_edges, sha, "stable-dep-of")):
+        stable = r.commits.get(src)
         up = stable.upstream_sha if stable and stable.upstream_sha else src
         if up not in seen:
             seen.add(up)
-            n.prerequisites.append(_node(s, up))
+            n.prerequisites.append(r.node(up))
     return n
+
+
+def neighbours_of(s: Session, shas: Iterable[str]) -> dict[str, Neighbours]:
+    """The graph neighbours of each change, in a fixed number of queries per chunk of changes."""
+    out: dict[str, Neighbours] = {}
+    for chunk in chunked(dict.fromkeys(shas), CHUNK):
+        rows = _graph_rows(s, chunk)
+        out.update((sha, _neighbours(rows, sha)) for sha in chunk)
+    return out
+
+
+def neighbours(s: Session, sha: str) -> Neighbours:
+    return neighbours_of(s, [sha])[sha]

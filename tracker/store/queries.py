@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import sqlite
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import psycopg
 
 _CHUNK = 5000
+T = TypeVar("T")
 
 
 def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
@@ -90,8 +91,8 @@ def commits_by_subject(session: Session, subject: str, limit: int = 3) -> list[C
     return list(session.scalars(stmt))
 
 
-def chunked(items: Iterable[str], size: int = 500) -> Iterable[list[str]]:
-    buf: list[str] = []
+def chunked(items: Iterable[T], size: int = 500) -> Iterable[list[T]]:
+    buf: list[T] = []
     for it in items:
         buf.append(it)
         if len(buf) >= size:

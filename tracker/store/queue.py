@@ -170,17 +170,28 @@ def queue_entries(
     ]
 
 
-def queue_history(s: Session, sha: str) -> list[tuple[datetime | None, str, str, str, str]]:
-    """(when, kind, where, text, file) for each queue row of one upstream commit (timelines)."""
-    out: list[tuple[datetime | None, str, str, str, str]] = []
-    for r in s.scalars(select(QueuePatch).where(QueuePatch.upstream_sha == sha)):
-        file = f"{r.directory}/{r.filename}"
-        if r.state == QUEUE_QUEUED:
-            text = f"queued for {r.series} (position {r.position} of {r.total}) as {file}"
-        elif r.state == QUEUE_RELEASED:
-            text = f"released in {r.release} (stable-queue {file})"
-        else:
-            head = (r.dropped_head or r.head)[:12]
-            text = f"dropped from the {r.series} queue at stable-queue {head} ({file})"
-        out.append((r.changed_at, f"queue-{r.state}", r.series, text, file))
+def queue_histories(
+    s: Session, shas: Sequence[str]
+) -> dict[str, list[tuple[datetime | None, str, str, str, str]]]:
+    """(when, kind, where, text, file) for each queue row of each upstream commit (timelines),
+    read in one query per chunk of commits."""
+    out: dict[str, list[tuple[datetime | None, str, str, str, str]]] = {}
+    # Per commit in the order of the (upstream_sha, series) index a one-commit query scans.
+    stmt = select(QueuePatch).order_by(QueuePatch.series, QueuePatch.id)
+    for chunk in chunked(shas):
+        for r in s.scalars(stmt.where(QueuePatch.upstream_sha.in_(chunk))):
+            if r.upstream_sha is not None:
+                out.setdefault(r.upstream_sha, []).append(_history_entry(r))
     return out
+
+
+def _history_entry(r: QueuePatch) -> tuple[datetime | None, str, str, str, str]:
+    file = f"{r.directory}/{r.filename}"
+    if r.state == QUEUE_QUEUED:
+        text = f"queued for {r.series} (position {r.position} of {r.total}) as {file}"
+    elif r.state == QUEUE_RELEASED:
+        text = f"released in {r.release} (stable-queue {file})"
+    else:
+        head = (r.dropped_head or r.head)[:12]
+        text = f"dropped from the {r.series} queue at stable-queue {head} ({file})"
+    return (r.changed_at, f"queue-{r.state}", r.series, text, file)
