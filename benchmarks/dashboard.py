@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import event
 
-from tracker import service
+from tracker import usecases
 from tracker.config import load_config
 from tracker.report import queries as q
-from tracker.report.dashboard import gather, write_dashboard
+from tracker.report.dashboard import gather
 from tracker.store.db import Store
 
 
@@ -113,14 +113,16 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"world built and synced in {time.perf_counter() - t:.1f} s (child process)")
         config = load_config(root / "world" / "tracker.toml")
-        store = service.open_store(config)
+        store = usecases.open_store(config)
         counter = Counter(store)
         site = root / "site"
 
         prof = cProfile.Profile() if args.profile else None
         if prof:
             prof.enable()
-        write_s, write_n, report = _timed(counter, lambda: write_dashboard(config, store, site))
+        write_s, write_n, report = _timed(
+            counter, lambda: usecases.write_dashboard(config, store, site)
+        )
         if prof:
             prof.disable()
         rss = _rss_mib()
@@ -143,7 +145,11 @@ def main(argv: list[str] | None = None) -> None:
             p_s, p_n, p_res = _timed(counter, per_change)
         same = b_res == p_res
 
-        g_s, g_n, data = _timed(counter, lambda: gather(config, store, lambda: datetime.now(UTC)))
+        def plans_and_gather() -> object:
+            plans = [usecases.plan(config, store, b.name) for b in config.branches]
+            return gather(config, store, plans, lambda: datetime.now(UTC))
+
+        g_s, g_n, data = _timed(counter, plans_and_gather)
         changes_data = data.changes  # type: ignore[attr-defined]
         j_s, _, _ = _timed(counter, lambda: json.dump(changes_data, io.StringIO(), indent=2))
 
