@@ -16,8 +16,8 @@ from tests.conftest import Synced
 from tracker import usecases
 from tracker.cli.check import register
 from tracker.cli.text import simulation_text
+from tracker.decide import PREREQUISITE
 from tracker.errors import InvalidRevisionError, UnknownCommitError
-from tracker.plan import PREREQUISITE
 from tracker.report.queries import simulated_prerequisites
 from tracker.report.queries import simulations as stored_simulations
 from tracker.sampleworld.mails import PENDING_MSGID

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tracker.graph import Candidate, resolve_reference
-from tracker.plan import (
+from tracker.decide import (
     BranchCommitInfo,
     BranchView,
     CommitInfo,
@@ -12,6 +11,7 @@ from tracker.plan import (
     World,
     decide,
 )
+from tracker.graph import Candidate, resolve_reference
 
 A = "a" * 40
 B = "b" * 40
@@ -94,7 +94,7 @@ def test_culprit_reverted_in_mainline_before_the_base() -> None:
 
 
 def test_external_prerequisite_is_inserted_before_its_dependent() -> None:
-    from tracker.plan import Prerequisite
+    from tracker.decide import Prerequisite
 
     w = _world()
     p = decide(_view(), [_fix(A)], w, prerequisites=[Prerequisite(B, C, "lines 3-5 of x.c")])
@@ -106,7 +106,7 @@ def test_external_prerequisite_is_inserted_before_its_dependent() -> None:
 
 
 def _nominated(sha: str, order: int) -> Fix:
-    from tracker.plan import Nomination
+    from tracker.decide import Nomination
 
     return Fix(
         CommitInfo(sha, f"fix {order}", True, None, None, order),
@@ -117,7 +117,7 @@ def _nominated(sha: str, order: int) -> Fix:
 
 
 def test_series_order_beats_mainline_order() -> None:
-    from tracker.plan import SeriesSlot
+    from tracker.decide import SeriesSlot
 
     # Patch 2/3 reached mainline first (another tree took it); 3/3 is not in the plan.
     p1, p2, other = "1" * 40, "2" * 40, "3" * 40
@@ -138,7 +138,7 @@ def test_series_order_beats_mainline_order() -> None:
 
 
 def test_series_order_yields_to_fixes_tags() -> None:
-    from tracker.plan import SeriesSlot
+    from tracker.decide import SeriesSlot
 
     # 2/2 is posted after 1/2 but 1/2 fixes it: the Fixes: tag decides, the series is ignored.
     p1 = Fix(

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import Synced
 from tracker import usecases
-from tracker.plan import Plan, Step
+from tracker.decide import Plan, Step
 
 
 def _plan(sy: Synced, branch: str) -> Plan:

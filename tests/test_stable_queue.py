@@ -19,10 +19,10 @@ from tests.gitutil import commit_files, git, init_repo
 from tests.test_parse_patch import _hunks_by_file, _images
 from tracker import usecases
 from tracker.config import Config, parse_config
+from tracker.decide import Step
 from tracker.gitio import GitRepo
 from tracker.ingest.sources import SourceReport
 from tracker.ingest.stablequeue import git_form, parse_queue_file, parse_series, release_of
-from tracker.plan import Step
 from tracker.report.mails import MailContext
 from tracker.store.db import Store
 from tracker.store.models import QueuePatch, SyncRun
@@ -480,7 +480,7 @@ def test_real_queue_patch_ids_are_gits(qworld: QueueWorld) -> None:
 
 def test_mail_queued_then_queue_dropped(qworld: QueueWorld, tmp_path: Path) -> None:
     """The queue's own history wins over an older "added to the 6.12-stable tree" mail."""
-    from tracker.plan import QueueSlot, StableEventInfo, World, decide
+    from tracker.decide import QueueSlot, StableEventInfo, World, decide
     from tracker.store.snapshot import load_branch, load_fixes, load_world
 
     w = qworld
@@ -699,7 +699,7 @@ def test_dashboard_shows_the_queue(qworld: QueueWorld, tmp_path: Path) -> None:
 
 
 def test_queue_rules_over_plain_values() -> None:
-    from tracker.plan import (
+    from tracker.decide import (
         BranchView,
         CommitInfo,
         Fix,

@@ -7,7 +7,7 @@ import json
 from rich.console import Console
 
 from tracker.cli.text import simulation_text
-from tracker.plan import ACTIONABLE, Plan
+from tracker.decide import ACTIONABLE, Plan
 from tracker.usecases.simulation_view import SimulationSummary
 
 out = Console(highlight=False, soft_wrap=True)

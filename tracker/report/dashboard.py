@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 
 from tracker import __version__
 from tracker.config import BranchConfig, Config
+from tracker.decide import ACTIONABLE, NEEDED, NOMINATED, Plan, Step, presence_in
 from tracker.errors import ConfigError
-from tracker.plan import ACTIONABLE, NEEDED, NOMINATED, Plan, Step, presence_in
 from tracker.report import queries as q
 from tracker.report.queueview import queue_page
 from tracker.report.render import Renderer

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from tracker import __version__
 from tracker.config import BranchConfig, Config
+from tracker.decide import ACTIONABLE, Plan
 from tracker.errors import UnknownCommitError
 from tracker.gitio import GitRepo
-from tracker.plan import ACTIONABLE, Plan
 from tracker.report import queries as q
 from tracker.report.email import (
     MailError,

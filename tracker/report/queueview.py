@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tracker.config import Config
-from tracker.plan import QUEUE_DROPPED, QUEUE_QUEUED
+from tracker.decide import QUEUE_DROPPED, QUEUE_QUEUED
 from tracker.store.db import Store
 from tracker.store.models import Source
 from tracker.store.queue import QueueEntry, queue_entries

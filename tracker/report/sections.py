@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from tracker.plan import (
+from tracker.decide import (
     ACTIONABLE,
     FAILED,
     IN_BRANCH,

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.plan import QUEUE_QUEUED, QUEUE_RELEASED, Prerequisite, QueueSlot
+from tracker.decide import QUEUE_QUEUED, QUEUE_RELEASED, Prerequisite, QueueSlot
 from tracker.store.models import Commit, Edge, QueuePatch
 from tracker.store.queries import chunked
 

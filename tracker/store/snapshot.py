@@ -1,4 +1,4 @@
-"""Load the plain values :mod:`tracker.plan` decides over, touching only what a plan needs.
+"""Load the plain values :mod:`tracker.decide` decides over, touching only what a plan needs.
 
 At kernel scale the store holds over a million commits; a plan reads the branch's own commits,
 the topic fixes after its base, and the commits those fixes name, never the whole history.
@@ -17,10 +17,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig
-from tracker.errors import NotSyncedError
-from tracker.graph import Candidate, resolve_reference
-from tracker.parse.trailers import HEX_RE
-from tracker.plan import (
+from tracker.decide import (
     BranchCommitInfo,
     BranchView,
     CommitInfo,
@@ -33,6 +30,9 @@ from tracker.plan import (
     StableEventInfo,
     World,
 )
+from tracker.errors import NotSyncedError
+from tracker.graph import Candidate, resolve_reference
+from tracker.parse.trailers import HEX_RE
 from tracker.store.models import (
     Branch,
     BranchCommit,

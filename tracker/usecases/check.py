@@ -17,7 +17,7 @@ Three questions, one answer shape (:class:`CheckReport`, one :class:`CheckStep` 
   the tree the previous one produced (nothing is stored either).
 
 A commit counts as *in* the branch for the prerequisite search exactly as the planner decides it
-(:func:`tracker.plan.presence`), or when it is an earlier step that applied in this run; an
+(:func:`tracker.decide.presence`), or when it is an earlier step that applied in this run; an
 earlier step that did not apply is what a later conflict may be blocked by.
 """
 
@@ -34,12 +34,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
+from tracker.decide import FAILED, BranchView, CommitInfo, Prerequisite, Step, World, presence_in
 from tracker.errors import ConfigError, NotSyncedError, SourceError, UnknownCommitError
 from tracker.ingest.archive import parse_archive_text
 from tracker.ingest.mailstore import ARCHIVE_TEXT, MAIL, MBOX, document_bytes
 from tracker.parse.mail import normalize_msgid, parse_mail, split_mbox
 from tracker.parse.patch import extract_diff
-from tracker.plan import FAILED, BranchView, CommitInfo, Prerequisite, Step, World, presence_in
 from tracker.revisions import check_sha
 from tracker.simulate import (
     Evidence,

@@ -19,8 +19,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
-from tracker.errors import UnknownCommitError
-from tracker.plan import (
+from tracker.decide import (
     Fix,
     PendingFix,
     Plan,
@@ -30,6 +29,7 @@ from tracker.plan import (
     presence,
     with_queue,
 )
+from tracker.errors import UnknownCommitError
 from tracker.store.db import Store
 from tracker.store.lookup import HEXISH, find_commit
 from tracker.store.models import (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from tracker.plan import Plan
+from tracker.decide import Plan
 from tracker.report.queries import simulations as stored_simulation_data
 from tracker.store.db import Store
 from tracker.store.models import Branch
