@@ -281,7 +281,7 @@ def _app() -> typer.Typer:
 
     @app.callback()
     def _root() -> None:
-        """A root with a callback, so ``check`` stays a subcommand as it is in cli.py."""
+        """A root with a callback, so ``check`` stays a subcommand as it is in tracker.cli."""
 
     register(app)
     return app

@@ -162,7 +162,7 @@ def test_settings_validate_config_addresses() -> None:
         MailSettings.from_config(EmailConfig(from_address="me@example.org\nBcc: x@y.z"))
 
 
-# -- CLI (through register(); cli.py wires the same function) -----------------------------------
+# -- CLI (through register(); tracker.cli wires the same function) ---------------------------
 
 
 def _app() -> typer.Typer:

@@ -20,7 +20,7 @@ def backend() -> str:
     return "sqlite"
 
 
-# What cli.py will do once it calls register(app); guarded so it also works after that.
+# What tracker.cli does with register(app); guarded so it also works after that.
 RUN_CLI = """
 import sys
 import tracker.cli as cli

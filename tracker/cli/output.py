@@ -1,4 +1,4 @@
-"""Writing to the terminal: the consoles, plain text and JSON, and the plan's text."""
+"""Writing to the terminal: the console, plain text and JSON, and the plan's text."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from tracker.decide import ACTIONABLE, Plan
 from tracker.usecases.simulation_view import SimulationSummary
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
 
 
 def write(text: str) -> None:
