@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,9 +29,63 @@ def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, 
     if dialect == "postgresql":
         _insert_ignore_pg(session, table, rows)
         return
-    for i in range(0, len(rows), _CHUNK):
-        chunk = rows[i : i + _CHUNK]
-        session.execute(sqlite.insert(table).on_conflict_do_nothing(), chunk)
+    cols = _uniform_columns(rows)
+    if cols is None:
+        # Rows of different shapes rely on column defaults per row: the plain path keeps them.
+        for i in range(0, len(rows), _CHUNK):
+            chunk = rows[i : i + _CHUNK]
+            session.execute(sqlite.insert(table).on_conflict_do_nothing(), chunk)
+        return
+    _insert_ignore_sqlite(session, table, cols, rows)
+
+
+def _uniform_columns(rows: Sequence[dict[str, Any]]) -> list[str] | None:
+    """The columns every row names, when all rows name the same ones (else None)."""
+    cols = list(rows[0])
+    keys = rows[0].keys()
+    if any(r.keys() != keys for r in rows):
+        return None
+    return cols
+
+
+def _insert_ignore_sqlite(
+    session: Session, table: Table, cols: list[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """One prepared statement run by the driver's executemany over plain tuples.
+
+    SQLAlchemy's own executemany builds and type-processes a parameter dict per row, which
+    cost more than SQLite's inserting the rows (half of a first sync's mainline phase). The
+    columns' bind processors still apply (booleans, UTC datetimes), only once per value.
+    """
+    dialect = session.get_bind().dialect
+    procs: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, c in enumerate(cols):
+        proc = table.c[c].type._cached_bind_processor(dialect)
+        if proc is not None:
+            procs.append((i, proc))
+    get = operator.itemgetter(*cols)
+    names = ", ".join(f'"{c}"' for c in cols)
+    marks = ", ".join("?" for _ in cols)
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING'
+
+    def params(r: dict[str, Any]) -> tuple[Any, ...]:
+        values = get(r)
+        if len(cols) == 1:
+            values = (values,)
+        if not procs:
+            return cast("tuple[Any, ...]", values)
+        out = list(values)
+        for i, proc in procs:
+            out[i] = proc(out[i])
+        return tuple(out)
+
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None
+    cur = dbapi.cursor()
+    try:
+        cur.executemany(sql, [params(r) for r in rows])
+    finally:
+        cur.close()
 
 
 def _insert_ignore_pg(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
