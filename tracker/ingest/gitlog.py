@@ -38,7 +38,7 @@ from tracker.store.models import (
     Tag,
     Trailer,
 )
-from tracker.store.queries import chunked, insert_ignore
+from tracker.store.queries import chunked, insert_ignore, sqlite_executemany
 from tracker.store.trailer_rows import trailer_rows, with_repair
 from tracker.topics import TopicClassifier
 
@@ -244,9 +244,7 @@ class GitSync:
             t = parse_trailers(e.message, self.config.upstream_patterns, self.config.stable_list)
             matches = self.classifier.classify(e.subject, e.message, e.paths)
             keep = _interesting(t) or bool(matches)
-            commits.append(
-                self._commit_row(e, t, mainline=True, keep_message=keep) | {"mainline_order": order}
-            )
+            commits.append(self._commit_row(e, t, mainline=True, keep_message=keep, order=order))
             order += 1
             trailers += trailer_rows(t, commit_sha=e.sha)
             topics += [{"sha": e.sha, "topic": m.topic, "rule": m.rule} for m in matches]
@@ -273,13 +271,27 @@ class GitSync:
         return order
 
     def _existing(self, s: Session, shas: Sequence[str]) -> set[str]:
+        if s.scalar(select(Commit.sha).limit(1)) is None:
+            return set()  # a first sync: nothing to look up
         found: set[str] = set()
         for chunk in chunked(shas):
-            found.update(s.scalars(select(Commit.sha).where(Commit.sha.in_(chunk))))
+            if _sqlite(s):
+                # As SQL text: SQLAlchemy's expanding IN costs more than the lookup itself.
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT sha FROM commits WHERE sha IN ({marks})"
+                found.update(r[0] for r in s.connection().exec_driver_sql(sql, tuple(chunk)))
+            else:
+                found.update(s.scalars(select(Commit.sha).where(Commit.sha.in_(chunk))))
         return found
 
     def _commit_row(
-        self, e: LogEntry, t: Trailers, *, mainline: bool, keep_message: bool
+        self,
+        e: LogEntry,
+        t: Trailers,
+        *,
+        mainline: bool,
+        keep_message: bool,
+        order: int | None = None,
     ) -> dict[str, Any]:
         return {
             "sha": e.sha,
@@ -290,7 +302,7 @@ class GitSync:
             "commit_time": e.commit_time,
             "message": e.message if keep_message else None,
             "mainline": mainline,
-            "mainline_order": None,
+            "mainline_order": order,
             "first_release": None,
             "release_index": None,
             "patch_id": None,
@@ -332,12 +344,20 @@ class GitSync:
             name, sha = wanted[i]
             shas = repo.rev_list(sha, [x[1] for x in wanted[:i]])
             with self.store.session() as s:
-                for chunk in chunked(shas):
-                    s.execute(
-                        update(Commit)
-                        .where(Commit.sha.in_(chunk), Commit.release_index.is_(None))
-                        .values(first_release=name, release_index=i)
+                if _sqlite(s):
+                    sqlite_executemany(
+                        s,
+                        "UPDATE commits SET first_release = ?, release_index = ? "
+                        "WHERE sha = ? AND release_index IS NULL",
+                        [(name, i, c) for c in shas],
                     )
+                else:
+                    for chunk in chunked(shas):
+                        s.execute(
+                            update(Commit)
+                            .where(Commit.sha.in_(chunk), Commit.release_index.is_(None))
+                            .values(first_release=name, release_index=i)
+                        )
                 s.add(Tag(name=name, sha=sha, kind="mainline", branch=None, ordinal=i))
                 stats.tags += 1
             self.progress("release tags", 1)
@@ -484,16 +504,24 @@ class GitSync:
             name, sha = wanted[i]
             shas = repo.rev_list(sha, [base_sha, *[x[1] for x in wanted[:i]]])
             with self.store.session() as s:
-                for chunk in chunked(shas):
-                    s.execute(
-                        update(BranchCommit)
-                        .where(
-                            BranchCommit.branch_id == branch_id,
-                            BranchCommit.sha.in_(chunk),
-                            BranchCommit.release.is_(None),
-                        )
-                        .values(release=name)
+                if _sqlite(s):
+                    sqlite_executemany(
+                        s,
+                        "UPDATE branch_commits SET release = ? "
+                        "WHERE branch_id = ? AND sha = ? AND release IS NULL",
+                        [(name, branch_id, c) for c in shas],
                     )
+                else:
+                    for chunk in chunked(shas):
+                        s.execute(
+                            update(BranchCommit)
+                            .where(
+                                BranchCommit.branch_id == branch_id,
+                                BranchCommit.sha.in_(chunk),
+                                BranchCommit.release.is_(None),
+                            )
+                            .values(release=name)
+                        )
                 s.add(Tag(name=name, sha=sha, kind="stable", branch=b.name, ordinal=i))
                 stats.tags += 1
 
@@ -847,6 +875,12 @@ class GitSync:
             insert_ignore(s, Edge, new_rows)
             cursor.cursor = str(top)
             stats.edges += len(new_rows)
+
+
+def _sqlite(s: Session) -> bool:
+    """Row-at-a-time writes go through sqlite3's executemany there (see sqlite_executemany);
+    PostgreSQL keeps the chunked set-based statements, one round trip per chunk."""
+    return s.get_bind().dialect.name == "sqlite"
 
 
 def _merged(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
