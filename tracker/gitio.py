@@ -8,6 +8,7 @@ passed here unvalidated: callers use :func:`check_sha` first.
 from __future__ import annotations
 
 import codecs
+import functools
 import queue
 import re
 import subprocess
@@ -43,9 +44,9 @@ class LogEntry:
     message: str
     paths: tuple[str, ...]
 
-    @property
+    @functools.cached_property
     def subject(self) -> str:
-        return self.message.split("\n", 1)[0].strip()
+        return self.message.partition("\n")[0].strip()
 
 
 @dataclass(frozen=True)
@@ -428,10 +429,10 @@ def _parse_record(rec: str) -> LogEntry:
 
 
 def _path_list(text: str) -> tuple[str, ...]:
-    names = [p for p in text.split("\n") if p]
-    if any(p.startswith('"') for p in names):
-        names = [unquote_path(p) for p in names]
-    return tuple(names)
+    names = tuple(filter(None, text.split("\n")))
+    if '"' in text and any(p.startswith('"') for p in names):
+        names = tuple(unquote_path(p) for p in names)
+    return names
 
 
 def _read_ahead(stream: IO[bytes], size: int, depth: int) -> Generator[bytes, None, None]:
