@@ -480,6 +480,9 @@ def check_plan(
         _store_prerequisites(s, b.name, added)
         service.save_plan(s, b.name, plan)
         _store_simulations(s, b.name, head, ordered, results)
+    # New prerequisites change what every branch's plan reads: stored anew, with the digest
+    # status checks, they keep status a lookup after a check as after a sync.
+    service.store_plans(config, store)
     positions = [st.position or 0 for st in ordered]
     return CheckReport(
         branch=b.name,

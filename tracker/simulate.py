@@ -2059,7 +2059,10 @@ class SearchStats:
 
 # (git dir, path, newest sha, oldest sha or None, first line, last line) -> hunks of (first
 # line, count, commit, path in that commit, first line there); may raise GitError
-BlameFn = Callable[[str, str, str, str | None, int, int], list[tuple[int, int, str, str, int]]]
+# (git dir, path, newest, oldest, line ranges) -> (first line, count, commit, orig path, orig line)
+BlameFn = Callable[
+    [str, str, str, str | None, Sequence[tuple[int, int]]], list[tuple[int, int, str, str, int]]
+]
 
 _BLAME_CACHE_PATHS = 2048
 _RESULT_CACHE = 4096
@@ -2119,7 +2122,19 @@ class SearchSession:
         lo: int,
         hi: int,
     ) -> dict[int, str]:
-        """Line -> commit that last changed it (between boundary and parent), lines lo..hi.
+        """Line -> commit that last changed it (between boundary and parent), lines lo..hi."""
+        return self.blame_spans(repo, path, parent, boundary, [(lo, hi)])
+
+    def blame_spans(
+        self,
+        repo: pygit2.Repository,
+        path: str,
+        parent: pygit2.Commit,
+        boundary: pygit2.Oid | None,
+        spans: Sequence[Span],
+    ) -> dict[int, str]:
+        """Line -> commit that last changed it (between boundary and parent), for every line
+        of ``spans``; the lines not yet known are blamed in one call.
 
         A plan's fixes come in mainline order, so the parent of a later fix descends from the
         parent of an earlier one that conflicted in the same file. Blame then walks only from
@@ -2136,13 +2151,14 @@ class SearchSession:
                 self._anchors.clear()
             known = self._blame[key] = {}
             self._anchors.setdefault((path, bkey), []).append(parent)
-        missing = [k for k in range(lo, hi + 1) if k not in known]
+        wanted = sorted({k for lo, hi in spans for k in range(lo, hi + 1)})
+        missing = [k for k in wanted if k not in known]
         if missing:
             anchor = self._anchor(repo, path, bkey, parent)
             oldest = anchor.id if anchor is not None else boundary
             pending: dict[str, dict[int, int]] = {}
             for start, count, sha, orig_path, orig_start in self._blame_call(
-                repo, path, parent, oldest, missing[0], missing[-1]
+                repo, path, parent, oldest, _merge_spans((k, k) for k in missing)
             ):
                 for off in range(count):
                     if anchor is not None and sha == str(anchor.id):
@@ -2158,7 +2174,7 @@ class SearchSession:
                     known[k] = older.get(orig, "")
             for k in missing:
                 known.setdefault(k, "")
-        return {k: known[k] for k in range(lo, hi + 1)}
+        return {k: known[k] for k in wanted}
 
     def _anchor(
         self, repo: pygit2.Repository, path: str, bkey: str, parent: pygit2.Commit
@@ -2177,31 +2193,34 @@ class SearchSession:
         path: str,
         newest: pygit2.Commit,
         oldest: pygit2.Oid | None,
-        lo: int,
-        hi: int,
+        ranges: Sequence[Span],
     ) -> list[tuple[int, int, str, str, int]]:
-        """The one place libgit2's blame is called: (first line, count, commit, orig path,
-        orig first line) per hunk; counted and timed for the report."""
-        self.stats.blame_calls += 1
+        """The one place a blame is run: (first line, count, commit, orig path, orig first
+        line) per hunk; counted (one per git process, or per libgit2 range) and timed."""
         started = time.perf_counter()
         try:
             if self.blame_fn is not None:
+                self.stats.blame_calls += 1
                 newest_sha = str(newest.id)
                 old = str(oldest) if oldest is not None else None
-                return self.blame_fn(repo.path, path, newest_sha, old, lo, hi)
-            blame = repo.blame(
-                path, newest_commit=newest.id, oldest_commit=oldest, min_line=lo, max_line=hi
-            )
-            return [
-                (
-                    bh.final_start_line_number,
-                    bh.lines_in_hunk,
-                    str(bh.final_commit_id),
-                    bh.orig_path or path,
-                    bh.orig_start_line_number,
+                return self.blame_fn(repo.path, path, newest_sha, old, ranges)
+            out: list[tuple[int, int, str, str, int]] = []
+            for lo, hi in ranges:
+                self.stats.blame_calls += 1
+                blame = repo.blame(
+                    path, newest_commit=newest.id, oldest_commit=oldest, min_line=lo, max_line=hi
                 )
-                for bh in blame
-            ]
+                out += [
+                    (
+                        bh.final_start_line_number,
+                        bh.lines_in_hunk,
+                        str(bh.final_commit_id),
+                        bh.orig_path or path,
+                        bh.orig_start_line_number,
+                    )
+                    for bh in blame
+                ]
+            return out
         except (pygit2.GitError, KeyError, ValueError, GitError):
             return []
         finally:
@@ -2542,9 +2561,14 @@ class _PrereqSearch:
         skip = {str(fix.id), str(boundary) if boundary is not None else ""}
         for conflict in conflicts:
             path = conflict.base_path or conflict.path
-            for lo, hi in self.targets(tree, conflict, parent.tree, path):
-                self.tick()
-                owners = self.session.blame(repo, path, parent, boundary, lo, hi)
+            spans = self.targets(tree, conflict, parent.tree, path)
+            if not spans:
+                continue
+            self.tick()
+            # One blame for all of a file's spans: they share the walk through its history.
+            every = self.session.blame_spans(repo, path, parent, boundary, spans)
+            for lo, hi in spans:
+                owners = {k: every[k] for k in range(lo, hi + 1)}
                 for sha, start, count in _runs(owners):
                     if sha in skip:
                         continue
