@@ -13,6 +13,7 @@ from tracker.simulate.engine import _Engine
 from tracker.simulate.objects import _S_IFLNK, _fmt, _is_reg, _Ver
 from tracker.simulate.results import ConflictHunk, ConflictKind, FileConflict, LineRange
 
+# The sides of a merge, as indices into a path's stages (0 is the base).
 OURS, THEIRS = 1, 2
 _SIDE_NAME = {OURS: "ours", THEIRS: "theirs"}
 

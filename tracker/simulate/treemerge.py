@@ -35,7 +35,11 @@ class _Outcome:
 
 
 class _Merge(_PathMerge):
-    """One three-way merge (cherry-pick semantics: base = parent, ours = HEAD, theirs = commit)."""
+    """One three-way merge (cherry-pick semantics: base = parent, ours = HEAD, theirs = commit).
+
+    Renames are settled here, over the paths involved; what each path then resolves to comes
+    from _PathMerge.
+    """
 
     def __init__(
         self,
