@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.gitutil import FastImport, FileState, git, init_repo
-from tracker.textmerge import diff_hunks, merge
+from tracker.simulate.contentmerge import diff_hunks, merge
 
 OLD = Path("/work/kernel/x/usr/src/linux-source-6.1")
 NEW = Path("/work/kernel/x/usr/src/linux-source-6.12")

@@ -287,3 +287,23 @@ def test_a_later_round_reuses_searches_whose_files_did_not_change(repo: Path) ->
     touch = commit_files(repo, {"b.c": numbered({25: "s", 40: "x"})}, "touches b.c")
     simulate_sequence(repo, "stable", [touch, s["M"]], search=sess)
     assert sess.stats.searches == 3
+
+
+def test_one_blame_per_file_for_all_its_conflicting_spans(repo: Path) -> None:
+    """Two far-apart conflicts in one file need two earlier commits: one git blame (with two
+    -L ranges) names both, as two blames did; the walk through history is shared."""
+    p1 = commit_files(repo, {"a.c": numbered({5: "p1"})}, "p1", date=1700000100)
+    p2 = commit_files(repo, {"a.c": numbered({5: "p1", 30: "p2"})}, "p2", date=1700000200)
+    fix = commit_files(
+        repo, {"a.c": numbered({5: "p1 fixed", 30: "p2 fixed"})}, "fix", date=1700000300
+    )
+    sess = SearchSession(SearchLimits(step_budget=0, run_budget=0), blame=blame_lines)
+    (step,) = simulate_sequence(repo, "stable", [fix], search=sess).steps
+    assert git_pick(repo, "stable", fix) == "conflict"
+    pre = step.prerequisites
+    assert pre is not None and pre.found and set(pre.commits) == {p1, p2}
+    assert {(e.commit, e.lines.start if e.lines else None) for e in pre.evidence} == {
+        (p1, 5),
+        (p2, 30),
+    }
+    assert sess.stats.blame_calls == 1

@@ -20,13 +20,11 @@ from tracker.simulate import (
     SearchLimits,
     SearchSession,
     Verdict,
-    _Engine,
-    _map_span,
-    _may_meet,
-    _pick,
-    _region,
     simulate_sequence,
 )
+from tracker.simulate.cascade import _map_span, _may_meet, _region
+from tracker.simulate.engine import _Engine
+from tracker.simulate.treemerge import _pick
 
 
 def _text(rng: random.Random, n: int) -> list[str]:
@@ -123,7 +121,7 @@ def test_a_later_round_on_a_warm_session_equals_one_on_a_fresh_session(tmp_path:
     """check --plan's rounds share one session, hence one engine and its caches: the second
     round (a prerequisite inserted first) must give exactly what it gives from scratch, while
     computing no file merge the first round already computed."""
-    import tracker.simulate as sim
+    import tracker.simulate.engine as sim
     from tests.test_cascade import MAILMAP, numbered, series
 
     root = init_repo(tmp_path / "repo")
@@ -139,13 +137,13 @@ def test_a_later_round_on_a_warm_session_equals_one_on_a_fresh_session(tmp_path:
         return SearchSession(SearchLimits(step_budget=0, run_budget=0))
 
     computed: list[bytes] = []
-    real_merge = sim.textmerge.merge
+    real_merge = sim.contentmerge.merge
 
-    def counting(base: bytes, *args: object, **kw: object) -> sim.textmerge.MergeResult:
+    def counting(base: bytes, *args: object, **kw: object) -> sim.contentmerge.MergeResult:
         computed.append(base)
         return real_merge(base, *args, **kw)  # type: ignore[arg-type]
 
-    sim.textmerge.merge = counting  # type: ignore[assignment]
+    sim.contentmerge.merge = counting  # type: ignore[assignment]
     try:
         warm = limits()
         simulate_sequence(root, "stable", first_round, search=warm)
@@ -155,6 +153,6 @@ def test_a_later_round_on_a_warm_session_equals_one_on_a_fresh_session(tmp_path:
         assert len(computed) == before  # every file merge of round two came from round one
         fresh = simulate_sequence(root, "stable", second_round, search=limits()).steps
     finally:
-        sim.textmerge.merge = real_merge
+        sim.contentmerge.merge = real_merge
     assert [st.to_dict() for st in again] == [st.to_dict() for st in fresh]
     assert {st.verdict for st in fresh} >= {Verdict.CLEAN, Verdict.BLOCKED}

@@ -119,3 +119,13 @@ def test_a_sync_stores_every_plan_so_status_is_a_lookup(synced: Synced) -> None:
             b.plan_inputs = None
     for sha in shas:
         assert usecases.status(cfg, store, sha).to_dict() == stored[sha], sha
+
+
+def test_check_plan_leaves_every_plan_reusable(synced: Synced) -> None:
+    from tracker.usecases import check_plan
+
+    cfg, store = synced.config, synced.store
+    usecases.store_plans(cfg, store)
+    assert _reusable(synced)
+    check_plan(cfg, store, cfg.branches[0].name)
+    assert _reusable(synced)

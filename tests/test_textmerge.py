@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitutil import FastImport, FileState, git, init_repo
-from tracker import textmerge
+from tracker.simulate import contentmerge as textmerge
 
 Triple = tuple[bytes, bytes, bytes]
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from tests.gitutil import FastImport, FileState, git, git_out, init_repo
-from tracker import textmerge
 from tracker.simulate import Verdict, simulate_sequence
+from tracker.simulate import contentmerge as textmerge
 
 DATA = Path(__file__).parent / "data" / "realsrc"
 

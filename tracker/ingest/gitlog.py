@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import String, and_, column, delete, func, or_, select, update, values
+from sqlalchemy import String, and_, column, delete, func, select, update, values
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
@@ -39,7 +39,7 @@ from tracker.store.models import (
     Tag,
     Trailer,
 )
-from tracker.store.queries import chunked, insert_ignore
+from tracker.store.queries import chunked, insert_ignore, sqlite_executemany
 from tracker.store.trailer_rows import trailer_rows, with_repair
 from tracker.topics import TopicClassifier
 
@@ -245,9 +245,7 @@ class GitSync:
             t = parse_trailers(e.message, self.config.upstream_patterns, self.config.stable_list)
             matches = self.classifier.classify(e.subject, e.message, e.paths)
             keep = _interesting(t) or bool(matches)
-            commits.append(
-                self._commit_row(e, t, mainline=True, keep_message=keep) | {"mainline_order": order}
-            )
+            commits.append(self._commit_row(e, t, mainline=True, keep_message=keep, order=order))
             order += 1
             trailers += trailer_rows(t, commit_sha=e.sha)
             topics += [{"sha": e.sha, "topic": m.topic, "rule": m.rule} for m in matches]
@@ -274,13 +272,27 @@ class GitSync:
         return order
 
     def _existing(self, s: Session, shas: Sequence[str]) -> set[str]:
+        if s.scalar(select(Commit.sha).limit(1)) is None:
+            return set()  # a first sync: nothing to look up
         found: set[str] = set()
         for chunk in chunked(shas):
-            found.update(s.scalars(select(Commit.sha).where(Commit.sha.in_(chunk))))
+            if _sqlite(s):
+                # As SQL text: SQLAlchemy's expanding IN costs more than the lookup itself.
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT sha FROM commits WHERE sha IN ({marks})"
+                found.update(r[0] for r in s.connection().exec_driver_sql(sql, tuple(chunk)))
+            else:
+                found.update(s.scalars(select(Commit.sha).where(Commit.sha.in_(chunk))))
         return found
 
     def _commit_row(
-        self, e: LogEntry, t: Trailers, *, mainline: bool, keep_message: bool
+        self,
+        e: LogEntry,
+        t: Trailers,
+        *,
+        mainline: bool,
+        keep_message: bool,
+        order: int | None = None,
     ) -> dict[str, Any]:
         return {
             "sha": e.sha,
@@ -291,7 +303,7 @@ class GitSync:
             "commit_time": e.commit_time,
             "message": e.message if keep_message else None,
             "mainline": mainline,
-            "mainline_order": None,
+            "mainline_order": order,
             "first_release": None,
             "release_index": None,
             "patch_id": None,
@@ -333,12 +345,20 @@ class GitSync:
             name, sha = wanted[i]
             shas = repo.rev_list(sha, [x[1] for x in wanted[:i]])
             with self.store.session() as s:
-                for chunk in chunked(shas):
-                    s.execute(
-                        update(Commit)
-                        .where(Commit.sha.in_(chunk), Commit.release_index.is_(None))
-                        .values(first_release=name, release_index=i)
+                if _sqlite(s):
+                    sqlite_executemany(
+                        s,
+                        "UPDATE commits SET first_release = ?, release_index = ? "
+                        "WHERE sha = ? AND release_index IS NULL",
+                        [(name, i, c) for c in shas],
                     )
+                else:
+                    for chunk in chunked(shas):
+                        s.execute(
+                            update(Commit)
+                            .where(Commit.sha.in_(chunk), Commit.release_index.is_(None))
+                            .values(first_release=name, release_index=i)
+                        )
                 s.add(Tag(name=name, sha=sha, kind="mainline", branch=None, ordinal=i))
                 stats.tags += 1
             self.progress("release tags", 1)
@@ -485,16 +505,24 @@ class GitSync:
             name, sha = wanted[i]
             shas = repo.rev_list(sha, [base_sha, *[x[1] for x in wanted[:i]]])
             with self.store.session() as s:
-                for chunk in chunked(shas):
-                    s.execute(
-                        update(BranchCommit)
-                        .where(
-                            BranchCommit.branch_id == branch_id,
-                            BranchCommit.sha.in_(chunk),
-                            BranchCommit.release.is_(None),
-                        )
-                        .values(release=name)
+                if _sqlite(s):
+                    sqlite_executemany(
+                        s,
+                        "UPDATE branch_commits SET release = ? "
+                        "WHERE branch_id = ? AND sha = ? AND release IS NULL",
+                        [(name, branch_id, c) for c in shas],
                     )
+                else:
+                    for chunk in chunked(shas):
+                        s.execute(
+                            update(BranchCommit)
+                            .where(
+                                BranchCommit.branch_id == branch_id,
+                                BranchCommit.sha.in_(chunk),
+                                BranchCommit.release.is_(None),
+                            )
+                            .values(release=name)
+                        )
                 s.add(Tag(name=name, sha=sha, kind="stable", branch=b.name, ordinal=i))
                 stats.tags += 1
 
@@ -850,6 +878,12 @@ class GitSync:
             stats.edges += len(new_rows)
 
 
+def _sqlite(s: Session) -> bool:
+    """Row-at-a-time writes go through sqlite3's executemany there (see sqlite_executemany);
+    PostgreSQL keeps the chunked set-based statements, one round trip per chunk."""
+    return s.get_bind().dialect.name == "sqlite"
+
+
 def _merged(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
     return {**a, **b}
 
@@ -903,30 +937,43 @@ def _prefetch_prefixes(s: Session, prefixes: set[str]) -> dict[str, list[Candida
     """
     wanted = sorted(p for p in prefixes if 4 <= len(p) < 40 and all(c in _HEXDIGITS for c in p))
     found: dict[str, list[Candidate]] = {p: [] for p in wanted}
-    cols = (Commit.sha, Commit.subject, Commit.mainline)
     postgres = s.get_bind().dialect.name == "postgresql"
     for chunk in chunked(wanted, 200):
-        if postgres:
-            # PostgreSQL plans two hundred OR'd ranges as a scan of the whole table (a minute
-            # at 100k commits); a join with the ranges as rows is an index probe per prefix.
-            v = values(column("lo", String), column("hi", String), name="prefixes").data(
-                [(p, p + "g") for p in chunk]
-            )
-            stmt = select(*cols).join_from(
-                v, Commit, and_(Commit.sha >= v.c.lo, Commit.sha < v.c.hi)
-            )
-        else:
-            ranges = [(Commit.sha >= p) & (Commit.sha < p + "g") for p in chunk]
-            stmt = select(*cols).where(or_(*ranges))
-        for sha, subject, mainline in s.execute(stmt):
-            for p in chunk:
-                if sha.startswith(p):
-                    found[p].append(Candidate(sha, subject, mainline))
+        rows = _pg_ranges(s, chunk) if postgres else _sqlite_ranges(s, chunk)
+        # Prefixes may nest ("abcd1234" and "abcd12"): try each length present in the chunk.
+        mine, lengths = set(chunk), sorted({len(p) for p in chunk})
+        for sha, subject, mainline in rows:
+            for n in lengths:
+                if sha[:n] in mine:
+                    found[sha[:n]].append(Candidate(sha, subject, mainline))
     # As the one-prefix query answers: the first three in sha order (its index range scan).
     return {p: sorted(c, key=lambda x: x.sha)[:3] for p, c in found.items()}
 
 
 _HEXDIGITS = frozenset("0123456789abcdef")
+
+
+def _pg_ranges(s: Session, prefixes: list[str]) -> list[tuple[str, str, bool]]:
+    # PostgreSQL plans two hundred OR'd ranges as a scan of the whole table (a minute at 100k
+    # commits); a join with the ranges as rows is an index probe per prefix.
+    v = values(column("lo", String), column("hi", String), name="prefixes").data(
+        [(p, p + "g") for p in prefixes]
+    )
+    cols = (Commit.sha, Commit.subject, Commit.mainline)
+    stmt = select(*cols).join_from(v, Commit, and_(Commit.sha >= v.c.lo, Commit.sha < v.c.hi))
+    return [(sha, subject, mainline) for sha, subject, mainline in s.execute(stmt)]
+
+
+def _sqlite_ranges(s: Session, prefixes: list[str]) -> Iterator[tuple[str, str, bool]]:
+    """Commits in any of the prefixes' sha ranges, OR'd (SQLite probes the index per range).
+
+    Written as SQL text: building the same statement from two hundred SQLAlchemy comparisons
+    per query cost more than running it (seconds at a kernel's Fixes: count)."""
+    ranges = " OR ".join(["(sha >= ? AND sha < ?)"] * len(prefixes))
+    bounds = tuple(b for p in prefixes for b in (p, p + "g"))
+    sql = f"SELECT sha, subject, mainline FROM commits WHERE {ranges}"
+    for sha, subject, mainline in s.connection().exec_driver_sql(sql, bounds):
+        yield sha, subject, bool(mainline)
 
 
 def _prefix_candidates(s: Session, prefix: str) -> list[Candidate]:

@@ -64,7 +64,7 @@ from tracker.store.models import (
 )
 from tracker.store.queries import commits_by_prefix
 from tracker.store.snapshot import commit_info, load_branch, load_world
-from tracker.usecases.plans import decide_plan, save_plan
+from tracker.usecases.plans import decide_plan, save_plan, store_plans
 
 __all__ = [
     "MAX_ROUNDS",
@@ -480,6 +480,9 @@ def check_plan(
         _store_prerequisites(s, b.name, added)
         save_plan(s, b.name, plan)
         _store_simulations(s, b.name, head, ordered, results)
+    # New prerequisites change what every branch's plan reads: stored anew, with the digest
+    # status checks, they keep status a lookup after a check as after a sync.
+    store_plans(config, store)
     positions = [st.position or 0 for st in ordered]
     return CheckReport(
         branch=b.name,
