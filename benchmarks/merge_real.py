@@ -11,7 +11,7 @@ three-way merges are built two ways:
 All triples go into one repository (a base commit, an "ours" and a "theirs" commit) and one
 `git merge-tree --write-tree ours theirs` gives git's answer for every file: merge-tree
 (git >= 2.38) runs merge-ort with its defaults, as cherry-pick does. Each file's verdict and
-resulting bytes (conflict markers included) are compared with tracker.textmerge.merge. With
+resulting bytes (conflict markers included) are compared with tracker.simulate.contentmerge.merge. With
 --myers, `git merge-file` (myers, what libgit2 and the old simulator used) is run per file too,
 to count how often a myers merge would have reached another verdict.
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"disagreements with git (verdict or bytes, markers included): {bad}")
         print(
-            f"tracker.textmerge: {ours_s:7.2f}s wall, {ours_cpu:6.2f}s CPU "
+            f"tracker.simulate.contentmerge: {ours_s:7.2f}s wall, {ours_cpu:6.2f}s CPU "
             f"({1000 * ours_cpu / n:.2f} ms CPU/merge), {clean} clean"
         )
         print(

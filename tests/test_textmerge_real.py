@@ -11,7 +11,7 @@ changes on both sides, adjacent changes, files without a final newline and CRLF 
 
 For every case the simulator's verdict and tree must be git's, and for conflicts the regions
 it reports must be those git marks: the conflicted file git leaves in the work tree must equal
-tracker.textmerge's rendering of the same merge, markers and all.
+tracker.simulate.contentmerge's rendering of the same merge, markers and all.
 """
 
 from __future__ import annotations

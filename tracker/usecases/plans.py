@@ -120,7 +120,8 @@ def decide_plan(
 def save_plan(s: Session, branch: str, p: Plan) -> None:
     """Store a whole plan's decisions in the caller's transaction (what ``plan`` does).
 
-    Stored without a digest of its inputs: ``status`` decides again until ``plan`` runs."""
+    Stored without a digest of its inputs: ``status`` decides again until ``plan`` or
+    :func:`store_plans` (which ``check --plan`` calls after its transaction) runs."""
     _save_states(s, branch, p, None)
 
 
