@@ -11,9 +11,10 @@ three-way merges are built two ways:
 All triples go into one repository (a base commit, an "ours" and a "theirs" commit) and one
 `git merge-tree --write-tree ours theirs` gives git's answer for every file: merge-tree
 (git >= 2.38) runs merge-ort with its defaults, as cherry-pick does. Each file's verdict and
-resulting bytes (conflict markers included) are compared with tracker.simulate.contentmerge.merge. With
---myers, `git merge-file` (myers, what libgit2 and the old simulator used) is run per file too,
-to count how often a myers merge would have reached another verdict.
+resulting bytes (conflict markers included) are compared with
+tracker.simulate.contentmerge.merge. With --myers, `git merge-file` (myers, what libgit2 and
+the old simulator used) is run per file too, to count how often a myers merge would have
+reached another verdict.
 
     .venv/bin/python benchmarks/merge_real.py [--files 300] [--seed 1] [--myers]
 """

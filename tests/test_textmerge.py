@@ -1,5 +1,5 @@
-"""tracker.simulate.contentmerge against git's own merge (git merge-tree --write-tree: merge-ort with its
-defaults, as cherry-pick uses it) on seeded random texts.
+"""tracker.simulate.contentmerge against git's own merge (git merge-tree --write-tree: merge-ort
+with its defaults, as cherry-pick uses it) on seeded random texts.
 
 All triples of one test go into one repository as files of a base, an "ours" and a "theirs"
 commit, and a single merge-tree gives git's verdict and bytes (conflict markers included)
