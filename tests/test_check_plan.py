@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import select
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import select as sql_select
 
 from tests.conftest import Synced
+from tests.ptyrun import run_on_a_terminal
 from tracker import usecases
 from tracker.cli.check import PAUSE_ENV
 from tracker.store.models import BranchPrerequisite, BranchState
@@ -94,23 +94,7 @@ def test_killed_or_interrupted_run_leaves_the_store_as_it_was(synced: Synced) ->
 
 def test_progress_on_a_terminal_and_quiet(synced: Synced) -> None:
     def run(*extra: str) -> str:
-        leader, follower = pty.openpty()
-        proc = subprocess.Popen(
-            _args(synced, *extra), env=_env(), stdout=subprocess.DEVNULL, stderr=follower
-        )
-        os.close(follower)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        assert proc.wait(timeout=300) == 0
-        os.close(leader)
-        return out.decode()
+        return run_on_a_terminal(_args(synced, *extra), _env())
 
     total = len(usecases.plan(synced.config, synced.store, B61).ordered)
     shown = run()

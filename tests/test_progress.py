@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-import pty
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.ptyrun import run_on_a_terminal
 from tracker.progress import LineProgress, Reporter
 from tracker.sampleworld.demo import write_demo_config
 from tracker.sampleworld.history import SampleWorld
@@ -44,27 +44,9 @@ def test_nothing_is_drawn_when_not_shown() -> None:
 
 def _sync_on_a_terminal(config: Path, *extra: str) -> str:
     """`tracker sync` with stdout and stderr on one pseudo-terminal, as a maintainer sees it."""
-    leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "TRACKER_CONFIG"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tracker", "--config", str(config), "sync", *extra],
-        env=env,
-        stdout=follower,
-        stderr=follower,
-    )
-    os.close(follower)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    assert proc.wait(timeout=300) == 0
-    os.close(leader)
-    return out.decode().replace("\r\n", "\n")
+    args = [sys.executable, "-m", "tracker", "--config", str(config), "sync", *extra]
+    return run_on_a_terminal(args, env, stdout_too=True).replace("\r\n", "\n")
 
 
 def test_sync_draws_totals_on_a_terminal_and_its_summary_survives(
