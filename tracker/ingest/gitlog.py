@@ -590,7 +590,7 @@ class GitSync:
         of a history, not all of it.
         """
         with self.store.session() as s:
-            marker = f"{self._history_marker(s)}:{_mail_marker(s)}"
+            marker = f"{self._history_marker(s)}:{_seekers_marker(s)}"
             if self._cursor(s, "patch-ids:history").cursor == marker:
                 todo: list[str] = []
             else:
@@ -888,7 +888,7 @@ def _merged(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
     return {**a, **b}
 
 
-def _mail_marker(s: Session) -> str:
+def _seekers_marker(s: Session) -> str:
     """Mails and queued patches with a patch-id: a new one may be waiting for a commit's."""
     mails = s.scalar(select(func.count()).select_from(Message).where(Message.patch_id.is_not(None)))
     queued = s.scalar(
