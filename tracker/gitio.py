@@ -473,6 +473,22 @@ def _read_ahead(stream: IO[bytes], size: int, depth: int) -> Generator[bytes, No
                 reader.join(0.01)
 
 
+def merge_base_of(git_dir: str | Path, a: str, b: str) -> str | None:
+    """git's best common ancestor of two commits (None: unrelated histories).
+
+    git reads the commit-graph file a kernel clone keeps; libgit2 parses every commit it walks,
+    which on a long history costs several times more for each of the many parents a
+    prerequisite search asks about."""
+    args = ["git", "--git-dir", str(git_dir), "merge-base", check_sha(a), check_sha(b)]
+    proc = subprocess.run(args, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+    if proc.returncode == 1 and not proc.stdout.strip():
+        return None
+    if proc.returncode != 0:
+        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git merge-base failed: {detail[-1] if detail else proc.returncode}")
+    return check_sha(proc.stdout.decode("ascii", "replace").split()[0])
+
+
 # (first line, line count, commit, path in that commit, first line there) per blame hunk
 BlameHunk = tuple[int, int, str, str, int]
 _BLAME_HEAD = re.compile(r"^([0-9a-f]{40,64}) (\d+) (\d+) (\d+)$")

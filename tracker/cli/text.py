@@ -39,7 +39,7 @@ def report_lines(report: CheckReport) -> list[str]:
 
 def stats_line(stats: Mapping[str, object]) -> str:
     """Where the time went: ``time: 12.3 s (simulation 8.1 s, search 3.9 s: 14 blame calls
-    2.2 s), prerequisites bounded``."""
+    (9 beside the simulation), waited 2.2 s), prerequisites bounded``."""
 
     def sec(key: str) -> str:
         value = stats.get(key)
@@ -48,6 +48,7 @@ def stats_line(stats: Mapping[str, object]) -> str:
     return (
         f"time: {sec('elapsed_seconds')} (simulation {sec('simulate_seconds')}, search "
         f"{sec('search_seconds')}: {stats.get('blame_calls', 0)} blame calls "
+        f"({stats.get('blame_background', 0)} beside the simulation), waited "
         f"{sec('blame_seconds')}), prerequisites {stats.get('mode', '?')}"
     )
 

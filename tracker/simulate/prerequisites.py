@@ -8,6 +8,7 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -51,7 +52,10 @@ class SearchLimits:
 
 @dataclass
 class SearchStats:
-    """Where a run's time went: picking steps, searching, and blame inside the search."""
+    """Where a run's time went: picking steps, searching, and blame inside the search.
+
+    blame_seconds is what the run waited for blame; blame_background counts the blames that
+    ran beside the simulation (see :meth:`SearchSession.prefetch`)."""
 
     steps: int = 0
     simulate_seconds: float = 0.0
@@ -59,6 +63,7 @@ class SearchStats:
     search_seconds: float = 0.0
     blame_calls: int = 0
     blame_seconds: float = 0.0
+    blame_background: int = 0
     search_picks: int = 0
     stopped: int = 0
 
@@ -69,12 +74,15 @@ class SearchStats:
         }
 
 
-# (git dir, path, newest sha, oldest sha or None, first line, last line) -> hunks of (first
-# line, count, commit, path in that commit, first line there); may raise GitError
-# (git dir, path, newest, oldest, line ranges) -> (first line, count, commit, orig path, orig line)
-BlameFn = Callable[
-    [str, str, str, str | None, Sequence[tuple[int, int]]], list[tuple[int, int, str, str, int]]
-]
+# (first line, count, commit, path in that commit, first line there)
+BlameHunk = tuple[int, int, str, str, int]
+# (git dir, path, newest sha, oldest sha or None, line ranges) -> hunks; may raise GitError
+BlameFn = Callable[[str, str, str, str | None, Sequence[tuple[int, int]]], list[BlameHunk]]
+# (git dir, commit, commit) -> their best common ancestor or None; may raise GitError
+MergeBaseFn = Callable[[str, str, str], str | None]
+# a step's background work: the boundary it blamed back to, and each path's hunks
+_Prefetched = tuple[str | None, dict[str, list[BlameHunk]]]
+_NOT_YET = "?"  # a boundary the background job is to find
 
 _BLAME_CACHE_PATHS = 2048
 _RESULT_CACHE = 4096
@@ -90,16 +98,37 @@ class SearchSession:
     counts it.
     """
 
-    def __init__(self, limits: SearchLimits | None = None, *, blame: BlameFn | None = None) -> None:
+    def __init__(
+        self,
+        limits: SearchLimits | None = None,
+        *,
+        blame: BlameFn | None = None,
+        merge_base: MergeBaseFn | None = None,
+    ) -> None:
         self.limits = limits or SearchLimits()
         self.stats = SearchStats()
         self.blame_fn = blame
+        self.merge_base_fn = merge_base
         self._blame: dict[tuple[str, str, str], dict[int, str]] = {}
         self._anchors: dict[tuple[str, str], list[pygit2.Commit]] = {}
         self._sizes: dict[str, int] = {}
         self._results: dict[tuple[str, str], PrerequisiteResult] = {}
         self._bases: dict[tuple[pygit2.Oid, pygit2.Oid], pygit2.Oid | None] = {}
         self._engines: dict[tuple[str, MergeOptions], _Engine] = {}
+        # work started ahead of its search: per (path, parent), the job and the lines it
+        # blames; per (base, parent), the job finding their boundary
+        self._inflight: dict[tuple[str, str], list[tuple[Future[_Prefetched], frozenset[int]]]]
+        self._inflight = {}
+        self._pending_bases: dict[tuple[pygit2.Oid, pygit2.Oid], Future[_Prefetched]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Drop the blames nobody will wait for (an interrupted or finished run)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._inflight.clear()
+        self._pending_bases.clear()
 
     def engine(self, repo_path: str | Path, options: MergeOptions) -> _Engine:
         """One engine per repository for the whole run: its merge, diff and blob caches serve
@@ -154,6 +183,92 @@ class SearchSession:
         the branch's base) and takes the lines the anchor still has from the anchor's own,
         cached answer, asking it (recursively, the same way) for lines it lacks.
         """
+        key, known, wanted = self._entry(path, parent, boundary, spans)
+        self._settle(repo, key, known, boundary)
+        missing = [k for k in wanted if k not in known]
+        if missing:
+            anchor = self._anchor(repo, path, key[2], parent)
+            oldest = anchor.id if anchor is not None else boundary
+            hunks = self._blame_call(
+                repo, path, parent, oldest, _merge_spans((k, k) for k in missing)
+            )
+            self._absorb(repo, known, anchor, boundary, hunks)
+            for k in missing:
+                known.setdefault(k, "")
+        return {k: known[k] for k in wanted}
+
+    def prefetch(
+        self,
+        repo: pygit2.Repository,
+        base: pygit2.Oid,
+        parent: pygit2.Commit,
+        wanted: Sequence[tuple[str, Sequence[Span]]],
+    ) -> Future[_Prefetched] | None:
+        """Start in the background what a later search of a fix with this parent will ask:
+        the boundary (merge base of the branch and the parent) and the blame of these lines.
+
+        Both are git processes of their own: while they walk the history, the run goes on
+        simulating the next steps on the other core, and the search, run a few steps later,
+        finds its answers waiting. Only with git's blame and merge-base (``blame_fn``,
+        ``merge_base_fn``): libgit2 objects must not be used from two threads at once. The
+        background blame walks back to the boundary, not to an anchor (choosing one needs the
+        boundary): more work, but on a core that would otherwise wait.
+        """
+        if self.blame_fn is None or self.merge_base_fn is None:
+            return None
+        pkey = str(parent.id)
+        boundary: pygit2.Oid | str | None = self._bases.get((base, parent.id), _NOT_YET)
+        jobs: list[tuple[str, list[Span], frozenset[int]]] = []
+        for path, spans in wanted:
+            lines = {k for lo, hi in spans for k in range(lo, hi + 1)}
+            if boundary != _NOT_YET:
+                lines -= self._blame.get((path, pkey, str(boundary or "")), {}).keys()
+            for _, covered in self._inflight.get((path, pkey), ()):
+                lines -= covered
+            if lines:
+                jobs.append((path, _merge_spans((k, k) for k in lines), frozenset(lines)))
+        if not jobs:
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blame")
+        job = self._pool.submit(
+            self._background,
+            str(repo.path),
+            str(base),
+            pkey,
+            boundary if isinstance(boundary, str) else str(boundary or ""),
+            [(path, ranges) for path, ranges, _ in jobs],
+        )
+        if boundary == _NOT_YET:
+            self._pending_bases.setdefault((base, parent.id), job)
+        for path, _, covers in jobs:
+            self._inflight.setdefault((path, pkey), []).append((job, covers))
+        self.stats.blame_calls += len(jobs)
+        self.stats.blame_background += len(jobs)
+        return job
+
+    def _background(
+        self,
+        git_dir: str,
+        base: str,
+        parent: str,
+        boundary: str,
+        jobs: list[tuple[str, list[Span]]],
+    ) -> _Prefetched:
+        """Runs in the worker thread: git processes only, no libgit2 object, no shared state."""
+        assert self.blame_fn is not None and self.merge_base_fn is not None
+        found = self.merge_base_fn(git_dir, base, parent) if boundary == _NOT_YET else boundary
+        out: dict[str, list[BlameHunk]] = {}
+        for path, ranges in jobs:
+            try:
+                out[path] = self.blame_fn(git_dir, path, parent, found or None, ranges)
+            except (GitError, OSError, ValueError):
+                out[path] = []
+        return found or None, out
+
+    def _entry(
+        self, path: str, parent: pygit2.Commit, boundary: pygit2.Oid | None, spans: Sequence[Span]
+    ) -> tuple[tuple[str, str, str], dict[int, str], list[int]]:
         bkey = str(boundary) if boundary is not None else ""
         key = (path, str(parent.id), bkey)
         known = self._blame.get(key)
@@ -163,30 +278,58 @@ class SearchSession:
                 self._anchors.clear()
             known = self._blame[key] = {}
             self._anchors.setdefault((path, bkey), []).append(parent)
-        wanted = sorted({k for lo, hi in spans for k in range(lo, hi + 1)})
-        missing = [k for k in wanted if k not in known]
-        if missing:
-            anchor = self._anchor(repo, path, bkey, parent)
-            oldest = anchor.id if anchor is not None else boundary
-            pending: dict[str, dict[int, int]] = {}
-            for start, count, sha, orig_path, orig_start in self._blame_call(
-                repo, path, parent, oldest, _merge_spans((k, k) for k in missing)
-            ):
-                for off in range(count):
-                    if anchor is not None and sha == str(anchor.id):
-                        pending.setdefault(orig_path, {})[start + off] = orig_start + off
-                    else:
-                        known[start + off] = sha
-            for orig_path, lines in pending.items():
-                assert anchor is not None
-                older = self.blame(
-                    repo, orig_path, anchor, boundary, min(lines.values()), max(lines.values())
-                )
-                for k, orig in lines.items():
-                    known[k] = older.get(orig, "")
-            for k in missing:
+        return key, known, sorted({k for lo, hi in spans for k in range(lo, hi + 1)})
+
+    def _settle(
+        self,
+        repo: pygit2.Repository,
+        key: tuple[str, str, str],
+        known: dict[int, str],
+        boundary: pygit2.Oid | None,
+    ) -> None:
+        """Take in the background blames of key's path and parent (waiting for those still
+        running) that stopped at key's boundary."""
+        path, parent, bkey = key
+        for job, lines in self._inflight.pop((path, parent), ()):
+            answer = self._wait(job)
+            if answer is None or (answer[0] or "") != bkey:
+                continue  # lines left unknown: blamed in the foreground
+            self._absorb(repo, known, None, boundary, answer[1].get(path, []))
+            for k in lines:
                 known.setdefault(k, "")
-        return {k: known[k] for k in wanted}
+
+    def _wait(self, job: Future[_Prefetched]) -> _Prefetched | None:
+        started = time.perf_counter()
+        try:
+            return job.result()
+        except (GitError, OSError, ValueError, CancelledError):
+            return None
+        finally:
+            self.stats.blame_seconds += time.perf_counter() - started
+
+    def _absorb(
+        self,
+        repo: pygit2.Repository,
+        known: dict[int, str],
+        anchor: pygit2.Commit | None,
+        boundary: pygit2.Oid | None,
+        hunks: Sequence[BlameHunk],
+    ) -> None:
+        """Record a blame's answer; lines it gives to the anchor take the anchor's answer."""
+        pending: dict[str, dict[int, int]] = {}
+        for start, count, sha, orig_path, orig_start in hunks:
+            for off in range(count):
+                if anchor is not None and sha == str(anchor.id):
+                    pending.setdefault(orig_path, {})[start + off] = orig_start + off
+                else:
+                    known[start + off] = sha
+        for orig_path, lines in pending.items():
+            assert anchor is not None
+            older = self.blame(
+                repo, orig_path, anchor, boundary, min(lines.values()), max(lines.values())
+            )
+            for k, orig in lines.items():
+                known[k] = older.get(orig, "")
 
     def _anchor(
         self, repo: pygit2.Repository, path: str, bkey: str, parent: pygit2.Commit
@@ -206,9 +349,9 @@ class SearchSession:
         newest: pygit2.Commit,
         oldest: pygit2.Oid | None,
         ranges: Sequence[Span],
-    ) -> list[tuple[int, int, str, str, int]]:
-        """The one place a blame is run: (first line, count, commit, orig path, orig first
-        line) per hunk; counted (one per git process, or per libgit2 range) and timed."""
+    ) -> list[BlameHunk]:
+        """The one place a blame is run in the foreground: its hunks; counted (one per git
+        process, or per libgit2 range) and timed."""
         started = time.perf_counter()
         try:
             if self.blame_fn is not None:
@@ -216,7 +359,7 @@ class SearchSession:
                 newest_sha = str(newest.id)
                 old = str(oldest) if oldest is not None else None
                 return self.blame_fn(repo.path, path, newest_sha, old, ranges)
-            out: list[tuple[int, int, str, str, int]] = []
+            out: list[BlameHunk] = []
             for lo, hi in ranges:
                 self.stats.blame_calls += 1
                 blame = repo.blame(
@@ -242,16 +385,29 @@ class SearchSession:
         self, repo: pygit2.Repository, a: pygit2.Oid, b: pygit2.Oid
     ) -> pygit2.Oid | None:
         """Cached: the search of a step, of its candidates' own conflicts and of the next
-        round ask for the same parents again."""
+        round ask for the same parents again. A background job may have found it already."""
         key = (a, b)
         if key not in self._bases:
             if len(self._bases) >= _RESULT_CACHE:
                 self._bases.clear()
-            try:
-                self._bases[key] = repo.merge_base(a, b)
-            except pygit2.GitError:
-                self._bases[key] = None
+            job = self._pending_bases.pop(key, None)
+            answer = self._wait(job) if job is not None else None
+            if answer is not None:
+                self._bases[key] = pygit2.Oid(hex=answer[0]) if answer[0] else None
+            else:
+                self._bases[key] = self._merge_base_now(repo, a, b)
         return self._bases[key]
+
+    def _merge_base_now(
+        self, repo: pygit2.Repository, a: pygit2.Oid, b: pygit2.Oid
+    ) -> pygit2.Oid | None:
+        try:
+            if self.merge_base_fn is not None:
+                found = self.merge_base_fn(str(repo.path), str(a), str(b))
+                return pygit2.Oid(hex=found) if found else None
+            return repo.merge_base(a, b)
+        except (pygit2.GitError, GitError):
+            return None
 
     def changed_lines(self, eng: _Engine, commit: pygit2.Commit) -> int:
         """Lines the commit adds and deletes, as libgit2 counts them (binary files: none).
@@ -571,11 +727,7 @@ class _PrereqSearch:
         lines: Counter[str] = Counter()
         evidence: dict[str, list[Evidence]] = {}
         skip = {str(fix.id), str(boundary) if boundary is not None else ""}
-        for conflict in conflicts:
-            path = conflict.base_path or conflict.path
-            spans = self.targets(tree, conflict, parent.tree, path)
-            if not spans:
-                continue
+        for path, spans in self.lacking(tree, parent, conflicts):
             self.tick()
             # One blame for all of a file's spans: they share the walk through its history.
             every = self.session.blame_spans(repo, path, parent, boundary, spans)
@@ -591,6 +743,27 @@ class _PrereqSearch:
             if str(c.id) not in self.candidates:
                 self.candidates.append(str(c.id))
         return [(c, evidence[str(c.id)]) for c in commits]
+
+    def prefetch(
+        self, tree: pygit2.Tree, fix: pygit2.Commit, conflicts: Sequence[FileConflict]
+    ) -> Future[_Prefetched] | None:
+        """Start the boundary and the blames the top of this fix's search will ask for (see
+        :meth:`SearchSession.prefetch`)."""
+        if len(fix.parents) != 1:
+            return None
+        parent = fix.parents[0]
+        wanted = list(self.lacking(tree, parent, conflicts))
+        return self.session.prefetch(self.eng.repo, self.base.id, parent, wanted)
+
+    def lacking(
+        self, tree: pygit2.Tree, parent: pygit2.Commit, conflicts: Sequence[FileConflict]
+    ) -> Iterable[tuple[str, list[Span]]]:
+        """Per conflicting file (its path in the parent), the lines to blame."""
+        for conflict in conflicts:
+            path = conflict.base_path or conflict.path
+            spans = self.targets(tree, conflict, parent.tree, path)
+            if spans:
+                yield path, spans
 
     def attribute(
         self,

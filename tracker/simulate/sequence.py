@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -14,7 +17,7 @@ import pygit2
 from tracker.simulate.cascade import _hunk_texts, _overlapping
 from tracker.simulate.engine import _Engine
 from tracker.simulate.objects import _open, _resolve_commit, _subject
-from tracker.simulate.prerequisites import SearchLimits, SearchSession, _PrereqSearch
+from tracker.simulate.prerequisites import SearchLimits, SearchSession, _Prefetched, _PrereqSearch
 from tracker.simulate.results import (
     MergeOptions,
     PrerequisiteMode,
@@ -73,19 +76,42 @@ def simulate_sequence(
             )
         )
     run = _SequenceRun(eng, base_commit, _normalise_deps(repo, depends_on or {}), search, in_branch)
-    steps: list[StepResult] = []
-    for index, commit in enumerate(commits):
-        step = run.step(index, commit)
-        if on_step is not None:
-            on_step(step)
-        steps.append(step)
+    steps = run.all(commits, on_step)
     return SimulationResult(
         str(base_commit.id), str(base_commit.tree.id), str(run.tree.id), tuple(steps)
     )
 
 
+# How many steps a conflict's search may trail the simulation: enough for its blames, started
+# in the background when the conflict is found, to finish meanwhile; few enough that the
+# progress display stays close and the held trees stay few.
+_SEARCH_LAG = 24
+
+
+@dataclass
+class _Pending:
+    """A conflicting step whose prerequisite search waits for its blames: everything the
+    search reads, as it was when the step was picked."""
+
+    index: int
+    commit: pygit2.Commit
+    step: StepResult
+    tree: pygit2.Tree
+    unapplied: dict[str, tuple[int, pygit2.Commit]]
+    key: tuple[str, str]
+    blames: Future[_Prefetched] | None
+
+    def ready(self) -> bool:
+        return self.blames is None or self.blames.done()
+
+
 class _SequenceRun:
-    """State carried from pick to pick: the current tree and which steps did not apply."""
+    """State carried from pick to pick: the current tree and which steps did not apply.
+
+    A conflict's search runs a few steps after the pick (see _SEARCH_LAG), on the tree and the
+    unapplied steps of its own position, so that its blames overlap the next picks; results
+    still come out, and searches still run, in step order.
+    """
 
     def __init__(
         self,
@@ -101,21 +127,58 @@ class _SequenceRun:
         self.session = session
         self.in_branch = in_branch
         self.tree = base.tree
-        self.picked: set[str] = set()
+        self.picked: dict[str, int] = {}  # sha -> index of the step that applied it
         self.failed: set[str] = set()
         # Earlier steps that did not apply (sha -> index, commit) and, per path, which of them
         # change it: the cascade test looks only at those touching the conflicting files.
         self.unapplied: dict[str, tuple[int, pygit2.Commit]] = {}
         self.by_path: dict[str, list[str]] = {}
 
-    def member(self, sha: str) -> bool:
-        if sha in self.picked or sha == str(self.base.id):
-            return True
-        if self.in_branch is not None:
-            return bool(self.in_branch(sha))
-        return bool(self.eng.repo.descendant_of(self.base.id, pygit2.Oid(hex=sha)))
+    def member_before(self, index: int) -> Callable[[str], bool]:
+        """In the branch as step ``index`` sees it: steps after it do not count yet."""
 
-    def step(self, index: int, commit: pygit2.Commit) -> StepResult:
+        def member(sha: str) -> bool:
+            at = self.picked.get(sha)
+            if (at is not None and at < index) or sha == str(self.base.id):
+                return True
+            if self.in_branch is not None:
+                return bool(self.in_branch(sha))
+            return bool(self.eng.repo.descendant_of(self.base.id, pygit2.Oid(hex=sha)))
+
+        return member
+
+    def all(
+        self, commits: Sequence[pygit2.Commit], on_step: Callable[[StepResult], None] | None
+    ) -> list[StepResult]:
+        done: list[StepResult] = []
+        waiting: deque[StepResult | _Pending] = deque()
+        for index, commit in enumerate(commits):
+            waiting.append(self.step(index, commit))
+            self.settle(waiting, index, done, on_step)
+        self.settle(waiting, None, done, on_step)
+        return done
+
+    def settle(
+        self,
+        waiting: deque[StepResult | _Pending],
+        now: int | None,
+        done: list[StepResult],
+        on_step: Callable[[StepResult], None] | None,
+    ) -> None:
+        """Give out the results at the head of the queue; a search runs once its blames are
+        back, when it trails by _SEARCH_LAG steps, or at the end (now None)."""
+        while waiting:
+            head = waiting[0]
+            if isinstance(head, _Pending):
+                if now is not None and now - head.index < _SEARCH_LAG and not head.ready():
+                    return
+                head = self.search(head)
+            waiting.popleft()
+            if on_step is not None:
+                on_step(head)
+            done.append(head)
+
+    def step(self, index: int, commit: pygit2.Commit) -> StepResult | _Pending:
         sha = str(commit.id)
         blockers = tuple(sorted(self.deps.get(sha, set()) & self.failed))
         if blockers:
@@ -136,14 +199,13 @@ class _SequenceRun:
         if self.session is not None:
             self.session.stats.steps += 1
             self.session.stats.simulate_seconds += time.perf_counter() - started
-        if step.verdict is Verdict.CONFLICT:
-            if self.session is not None:
-                step = self.judge(commit, step)
-            self.fail(index, commit)
-        else:
-            self.picked.add(sha)
+        if step.verdict is not Verdict.CONFLICT:
+            self.picked[sha] = index
             self.tree = cast(pygit2.Tree, self.eng.repo[step.tree or self.tree.id])
-        return step
+            return step
+        judged = self.judge(index, commit, step) if self.session is not None else step
+        self.fail(index, commit)
+        return judged
 
     def fail(self, index: int, commit: pygit2.Commit) -> None:
         sha = str(commit.id)
@@ -154,8 +216,9 @@ class _SequenceRun:
         for path in self.eng.changes(_parent_tree(self.eng, commit), commit.tree):
             self.by_path.setdefault(path, []).append(sha)
 
-    def judge(self, commit: pygit2.Commit, step: StepResult) -> StepResult:
-        """Blocked, conflict or manual: the cascade test first, then the prerequisite search."""
+    def judge(self, index: int, commit: pygit2.Commit, step: StepResult) -> StepResult | _Pending:
+        """Blocked by the cascade test, or a plain conflict with the search off; otherwise a
+        prerequisite search to run (its blames started now)."""
         session = self.session
         assert session is not None
         step = dataclasses.replace(
@@ -166,27 +229,49 @@ class _SequenceRun:
             return self.blocked(step, blockers, "its conflict is on lines that")
         if session.limits.mode is PrerequisiteMode.OFF:
             return step
-        key = (str(commit.id), self.signature(commit, step))
-        found = session.cached(key)
-        if found is not None and not all(b in self.unapplied for b in found.blockers):
+        pending = _Pending(
+            index,
+            commit,
+            step,
+            self.tree,
+            dict(self.unapplied),
+            (str(commit.id), self.signature(commit, step)),
+            None,
+        )
+        left = session.run_left()
+        if session.cached(pending.key) is None and (left is None or left > 0):
+            search = _PrereqSearch(session, self.eng, self.member_before(index), self.base, {})
+            pending.blames = search.prefetch(self.tree, commit, step.conflicts)
+        return pending
+
+    def search(self, p: _Pending) -> StepResult:
+        """Conflict with prerequisites (or a stopped search), blocked, or manual."""
+        session = self.session
+        assert session is not None
+        step = p.step
+        found = session.cached(p.key)
+        if found is not None and not all(b in p.unapplied for b in found.blockers):
             found = None
         started = time.perf_counter()
         try:
-            search = _PrereqSearch(session, self.eng, self.member, self.base, self.unapplied)
+            member = self.member_before(p.index)
+            search = _PrereqSearch(session, self.eng, member, self.base, p.unapplied)
             if found is not None and found.found and found.commits:
                 # a set verified on another tree (an earlier round) must apply on this one too
                 again = [cast(pygit2.Commit, self.eng.repo[c]) for c in found.commits]
-                if not search.applies(self.tree, [*again, commit]):
+                if not search.applies(p.tree, [*again, p.commit]):
                     found = None
             if found is None:
                 session.stats.searches += 1
-                found = search.result(self.tree, commit, step.conflicts)
-                session.remember(key, found)
+                found = search.result(p.tree, p.commit, step.conflicts)
+                session.remember(p.key, found)
         finally:
             session.stats.search_seconds += time.perf_counter() - started
         step = dataclasses.replace(step, prerequisites=found)
         if found.blockers:
-            return self.blocked(step, found.blockers, "blame says the conflicting lines of")
+            return self.blocked(
+                step, found.blockers, "blame says the conflicting lines of", p.unapplied
+            )
         if found.found or found.stopped:
             return step
         return dataclasses.replace(
@@ -208,8 +293,14 @@ class _SequenceRun:
             h.update(f"{p}\0{ver.oid if ver is not None else '-'}\0".encode(errors="replace"))
         return h.hexdigest()
 
-    def blocked(self, step: StepResult, shas: Sequence[str], why: str) -> StepResult:
-        at = tuple(self.unapplied[s][0] for s in shas)
+    def blocked(
+        self,
+        step: StepResult,
+        shas: Sequence[str],
+        why: str,
+        unapplied: Mapping[str, tuple[int, pygit2.Commit]] | None = None,
+    ) -> StepResult:
+        at = tuple((unapplied or self.unapplied)[s][0] for s in shas)
         names = ", ".join(f"step {i + 1} ({s[:12]})" for i, s in zip(at, shas, strict=True))
         return dataclasses.replace(
             step,

@@ -281,10 +281,11 @@ def _membership(s: Session, b: BranchConfig) -> _Membership:
 
 
 def _session(limits: SearchLimits) -> SearchSession:
-    # git's own blame: several times cheaper than libgit2's on a long history (see gitio)
-    from tracker.gitio import blame_lines
+    # git's own blame and merge-base: several times cheaper than libgit2's on a long history,
+    # and run beside the simulation (see gitio and SearchSession.prefetch)
+    from tracker.gitio import blame_lines, merge_base_of
 
-    return SearchSession(limits, blame=blame_lines)
+    return SearchSession(limits, blame=blame_lines, merge_base=merge_base_of)
 
 
 def search_limits(
@@ -400,11 +401,15 @@ def check_commits(
         raise UnknownCommitError("no commit given")
     session = _session(limits or search_limits(config))
     started = time.monotonic()
-    with store.session() as s:
-        full = [_resolve_sha(s, text) for text in shas]
-        head = _head(s, b.name)
-        tick = _ticker(progress, 1, len(full), started)
-        results = _simulate(_repo_path(config, b), head, full, _membership(s, b), session, tick)
+    try:
+        with store.session() as s:
+            full = [_resolve_sha(s, text) for text in shas]
+            head = _head(s, b.name)
+            tick = _ticker(progress, 1, len(full), started)
+            repo = _repo_path(config, b)
+            results = _simulate(repo, head, full, _membership(s, b), session, tick)
+    finally:
+        session.close()
     steps = _steps(full, results, list(range(1, len(full) + 1)))
     return CheckReport(
         branch=b.name,
@@ -443,9 +448,22 @@ def check_plan(
     were stored. Plan, prerequisites and results are written in one transaction after the last
     round, so a run that is killed or interrupted leaves the store exactly as it found it.
     """
-    b = config.branch(branch)
-    repo = _repo_path(config, b)
     session = _session(limits or search_limits(config))
+    try:
+        return _check_plan(config, store, config.branch(branch), session, max_rounds, progress)
+    finally:
+        session.close()
+
+
+def _check_plan(
+    config: Config,
+    store: Store,
+    b: BranchConfig,
+    session: SearchSession,
+    max_rounds: int,
+    progress: ProgressFn | None,
+) -> CheckReport:
+    repo = _repo_path(config, b)
     started = time.monotonic()
     with store.session() as s:
         known = _existing_prerequisites(s, b.name)
