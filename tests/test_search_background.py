@@ -62,6 +62,8 @@ def test_background_answers_are_the_foreground_ones(repo: Path) -> None:
         got = simulate_sequence(
             repo, base, order, search=background, on_step=lambda r, seen=seen: seen.append(r.index)
         ).steps
+        # nothing is held for searches that are done
+        assert not background._inflight and not background._pending_bases
         background.close()
         want = simulate_sequence(repo, base, order, search=SearchSession(limits())).steps
         assert [outcome(x) for x in got] == [outcome(x) for x in want], (base, order)

@@ -247,6 +247,18 @@ class SearchSession:
         self.stats.blame_background += len(jobs)
         return job
 
+    def discard(self, job: Future[_Prefetched]) -> None:
+        """Forget what a search did not ask for (it stopped early, or an answer was cached), so
+        that the answers held stay as few as the searches waiting."""
+        for key in [k for k, jobs in self._inflight.items() if any(j is job for j, _ in jobs)]:
+            left = [(j, lines) for j, lines in self._inflight[key] if j is not job]
+            if left:
+                self._inflight[key] = left
+            else:
+                del self._inflight[key]
+        for bases in [k for k, j in self._pending_bases.items() if j is job]:
+            del self._pending_bases[bases]
+
     def _background(
         self,
         git_dir: str,

@@ -267,6 +267,8 @@ class _SequenceRun:
                 session.remember(p.key, found)
         finally:
             session.stats.search_seconds += time.perf_counter() - started
+            if p.blames is not None:
+                session.discard(p.blames)
         step = dataclasses.replace(step, prerequisites=found)
         if found.blockers:
             return self.blocked(
