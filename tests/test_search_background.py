@@ -9,19 +9,14 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from tests import test_cascade
 from tests.gitutil import commit_files, git, git_out, init_repo
-from tests.test_cascade import MAILMAP, numbered, series
+from tests.test_cascade import numbered, series
 from tracker.errors import InvalidRevisionError
 from tracker.gitio import blame_lines, merge_base_of
 from tracker.simulate import SearchLimits, SearchSession, StepResult, simulate_sequence
 
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = init_repo(tmp_path / "repo")
-    commit_files(root, {"a.c": numbered({}), ".mailmap": MAILMAP, "b.c": numbered({})}, "initial")
-    git(root, "branch", "stable")
-    return root
+repo = test_cascade.repo  # the same small history: a.c, b.c, .mailmap on main and stable
 
 
 def limits() -> SearchLimits:
