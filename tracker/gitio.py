@@ -13,7 +13,7 @@ import queue
 import re
 import subprocess
 import threading
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -154,7 +154,7 @@ class GitRepo:
         # whole, so what a sync stores does not depend on where the pipe's reads fall.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         buf = ""
-        chunks = _read_ahead(stdout, self.read_size, self.read_ahead)
+        chunks = read_ahead(functools.partial(stdout.read, self.read_size), self.read_ahead)
         try:
             for chunk in chunks:
                 buf += decoder.decode(chunk, final=not chunk)
@@ -435,9 +435,9 @@ def _path_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def _read_ahead(stream: IO[bytes], size: int, depth: int) -> Generator[bytes, None, None]:
-    """The chunks of ``stream`` up to its end (an empty chunk), read by a thread up to
-    ``depth`` chunks ahead of the caller.
+def read_ahead(read: Callable[[], bytes], depth: int) -> Generator[bytes, None, None]:
+    """What ``read()`` returns up to the end of its stream (an empty chunk), read by a thread up
+    to ``depth`` chunks ahead of the caller.
 
     Without it git stops writing whenever the pipe is full, that is, for as long as the caller
     parses and stores a batch: git's time and tracker's would add up instead of overlapping."""
@@ -447,7 +447,7 @@ def _read_ahead(stream: IO[bytes], size: int, depth: int) -> Generator[bytes, No
     def pump() -> None:
         try:
             while not stop.is_set():
-                chunk = stream.read(size)
+                chunk = read()
                 chunks.put(chunk)
                 if not chunk:
                     return
