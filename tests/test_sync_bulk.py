@@ -19,6 +19,7 @@ from tracker.config import TopicConfig, load_config
 from tracker.errors import GitError, RepositoryError
 from tracker.gitio import GitRepo
 from tracker.ingest import logrows
+from tracker.ingest.branchlogs import BranchLogs
 from tracker.ingest.gitlog import GitSync
 from tracker.ingest.logrows import RowRules, log_rows
 from tracker.sampleworld.demo import write_demo_config
@@ -176,3 +177,26 @@ def test_a_failed_first_sync_rebuilds_the_indexes_before_it_reports(
     with pytest.raises(RepositoryError, match="ref 'nope' not found"):
         usecases.sync(cfg, store)
     assert _schema(store) == migrated
+
+
+def test_a_branch_log_started_ahead_is_used_only_if_the_guess_was_right(
+    world_dir: tuple[object, Path],
+) -> None:
+    _, root = world_dir
+    cfg = load_config(write_demo_config(root))
+    store = usecases.open_store(cfg)
+    b = cfg.branches[0]
+    repo = GitRepo(cfg.repositories[b.repository].path)
+    base, head = repo.resolve(b.base), repo.resolve(b.ref)
+    rules = _rules(False)
+    logs = BranchLogs(store, rules)
+    logs.start(b, repo)  # a store that never saw the branch: its log is head ^base
+    assert logs.take(b.name, repo, head, [base, head]) is None  # a wrong guess is ended
+    assert not multiprocessing.active_children()
+    logs.start(b, repo)
+    started = logs.take(b.name, repo, head, [base])
+    assert started is not None
+    assert list(started) == list(log_rows(repo, head, [base], rules, worker=False))
+    logs.start(b, repo)
+    logs.close()
+    assert not multiprocessing.active_children()

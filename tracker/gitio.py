@@ -44,7 +44,7 @@ class LogEntry:
     message: str
     paths: tuple[str, ...]
 
-    @functools.cached_property
+    @property
     def subject(self) -> str:
         return self.message.partition("\n")[0].strip()
 

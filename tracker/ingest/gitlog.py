@@ -21,6 +21,7 @@ from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, GitError, RepositoryError, UnknownCommitError
 from tracker.gitio import GitRepo
 from tracker.graph import resolve_reference
+from tracker.ingest.branchlogs import BranchLogs
 from tracker.ingest.candidates import prefetch_prefixes, prefix_candidates, subject_candidates
 from tracker.ingest.logrows import (
     COMMIT_COLUMNS,
@@ -98,6 +99,9 @@ class GitSync:
         self._repos: dict[str, GitRepo] = {}
         # The release tags whose commits sync_mainline stored with their release.
         self._releases_assigned: Tags | None = None
+        branch_rules = RowRules(config.upstream_patterns, config.stable_list, False)
+        self._branch_logs = BranchLogs(store, branch_rules)
+        self._next_branch: Sequence[BranchConfig] = ()
         self.problems: list[str] = []
 
     def repo(self, name: str) -> GitRepo:
@@ -152,8 +156,9 @@ class GitSync:
                 self.sync_mainline(stats)
             with _phase("release tags"):
                 self.sync_release_tags(stats)
-            for b in self.config.branches:
+            for i, b in enumerate(self.config.branches):
                 with _phase(f"branch {b.name}"):
+                    self._next_branch = self.config.branches[i + 1 : i + 2]
                     self.sync_branch(b, stats)
                     self.sync_stable_tags(b, stats)
         except Exception:
@@ -163,8 +168,14 @@ class GitSync:
                 with contextlib.suppress(Exception):
                     restore_indexes(self.store)
             raise
+        finally:
+            self._branch_logs.close()
         if deferred:
             restore_indexes(self.store)
+
+    def _start_next_branch_log(self, branches: Sequence[BranchConfig]) -> None:
+        for b in branches:
+            self._branch_logs.start(b, self.repo(b.repository))
 
     # -- cursors ---------------------------------------------------------------------------
 
@@ -245,6 +256,7 @@ class GitSync:
                     batch, next_order, cursor_name, None, stats, releases
                 )
                 batch = []
+        self._start_next_branch_log(self.config.branches[:1])
         releases = self._first_releases() if releases is None else releases
         self._store_mainline(batch, next_order, cursor_name, head, stats, releases)
 
@@ -449,11 +461,12 @@ class GitSync:
             exclude.append(old)
         if self.totals is not None:
             self.totals.expect(b.name, repo.count(head, exclude))
-        rules = RowRules(self.config.upstream_patterns, self.config.stable_list, False)
+        rules = self._branch_logs.rules
+        started = self._branch_logs.take(b.name, repo, head, exclude)
         commits: list[Row] = []
         members: list[dict[str, Any]] = []
         trailers: list[Row] = []
-        for parsed in log_rows(repo, head, exclude, rules):
+        for parsed in started or log_rows(repo, head, exclude, rules):
             for sha, commit, commit_trailers, _ in parsed:
                 commits.append((*commit, None))
                 position += 1
@@ -462,6 +475,8 @@ class GitSync:
                 )
                 trailers += commit_trailers
             self.progress(b.name, len(parsed))
+        # The next branch's git and parsing run while these rows are stored.
+        self._start_next_branch_log(self._next_branch)
         with self.store.session() as s:
             existing = self._existing(s, [c[0] for c in commits])
             insert_ignore_tuples(

@@ -13,17 +13,19 @@ import contextlib
 import gc
 import multiprocessing
 import pickle
+import queue
 import signal
+import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from tracker.errors import GitError
-from tracker.gitio import GitRepo, LogEntry, read_ahead
+from tracker.gitio import GitRepo, LogEntry
 from tracker.parse.trailers import Trailers, parse_trailers
 from tracker.pathkey import paths_key
-from tracker.store.trailer_rows import trailer_rows
+from tracker.store.trailer_rows import trailer_tuples
 from tracker.topics import TopicClassifier
 
 # Rows travel as tuples in these column orders: a pickled dict per row would double what
@@ -49,7 +51,7 @@ COMMIT_COLUMNS = (
     "link_rule",
     "mainline_order",
 )
-TRAILER_COLUMNS = ("commit_sha", "message_id", "kind", "value", "subject", "note")
+TRAILER_COLUMNS = ("commit_sha", "message_id", "kind", "value", "subject", "note")  # trailer_tuples
 TOPIC_COLUMNS = ("sha", "topic", "rule")
 Row = tuple[Any, ...]
 # (sha, commits row without its mainline_order, trailer rows, commit_topics rows)
@@ -79,11 +81,12 @@ def interesting(t: Trailers) -> bool:
 
 def commit_rows(e: LogEntry, rules: RowRules) -> CommitRows:
     t = parse_trailers(e.message, rules.upstream_patterns, rules.stable_list)
-    matches = rules.classifier.classify(e.subject, e.message, e.paths) if rules.classifier else []
+    subject = e.subject
+    matches = rules.classifier.classify(subject, e.message, e.paths) if rules.classifier else []
     keep = not rules.mainline or interesting(t) or bool(matches)
     row = (
         e.sha,
-        e.subject,
+        subject,
         e.author_name,
         e.author_email,
         e.author_time,
@@ -100,9 +103,8 @@ def commit_rows(e: LogEntry, rules: RowRules) -> CommitRows:
         None,
         None,
     )
-    trailers = [tuple(r[c] for c in TRAILER_COLUMNS) for r in trailer_rows(t, commit_sha=e.sha)]
     topics = [(e.sha, m.topic, m.rule) for m in matches]
-    return e.sha, row, trailers, topics
+    return e.sha, row, list(trailer_tuples(t, e.sha)), topics
 
 
 def _chunks(entries: Iterable[LogEntry], rules: RowRules) -> Iterator[list[CommitRows]]:
@@ -121,66 +123,103 @@ def log_rows(
 ) -> Generator[list[CommitRows], None, None]:
     """The rows of ``repo.log(include, exclude)``, oldest first, in chunks of up to CHUNK
     commits; GitError as the log itself raises it."""
-    if not worker or "fork" not in multiprocessing.get_all_start_methods():
+    if not worker or not can_fork():
         yield from _chunks(repo.log(include, exclude), rules)
         return
-    yield from _from_worker(repo, include, exclude, rules)
+    yield from LogRows(repo, include, exclude, rules)
 
 
-def _from_worker(
-    repo: GitRepo, include: str, exclude: Sequence[str], rules: RowRules
-) -> Iterator[list[CommitRows]]:
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    # Objects the child inherits are never collected there: a database connection found
-    # unreachable in the child must not be closed by it (that would close the parent's too).
-    gc.freeze()
-    try:
-        proc = ctx.Process(
-            target=_work,
-            args=(sender, repo, include, list(exclude), rules),
-            name="tracker-log-rows",
-            daemon=True,
-        )
-        proc.start()
-    finally:
-        gc.unfreeze()
-    sender.close()  # the child holds the write end: its exit is our end of input
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
 
-    def receive() -> bytes:
+
+class LogRows:
+    """The rows of one log, parsed by a worker process from the moment this is made, so that a
+    sync can start the next log before it stores the rows of the last. Iterated once; close()
+    ends the worker early."""
+
+    def __init__(
+        self, repo: GitRepo, include: str, exclude: Sequence[str], rules: RowRules
+    ) -> None:
+        self.repo, self.include, self.exclude = repo, include, tuple(exclude)
+        ctx = multiprocessing.get_context("fork")
+        self._receiver, sender = ctx.Pipe(duplex=False)
+        # Objects the child inherits are never collected there: a database connection found
+        # unreachable in the child must not be closed by it (that would close the parent's).
+        gc.freeze()
         try:
-            return receiver.recv_bytes()
-        except (EOFError, OSError):
-            return b""
+            self._proc = ctx.Process(
+                target=_work,
+                args=(sender, self._receiver, repo, include, list(exclude), rules),
+                name="tracker-log-rows",
+                daemon=True,
+            )
+            self._proc.start()
+        finally:
+            gc.unfreeze()
+        sender.close()  # the child holds the write end: its exit is our end of input
+        # Read by a thread as the worker sends: a worker blocked on a full pipe would parse
+        # only as fast as the syncing process stores.
+        self._messages: queue.Queue[bytes] = queue.Queue(maxsize=_AHEAD)
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._pump, name="log-rows-read", daemon=True)
+        self._reader.start()
 
-    messages = read_ahead(receive, _AHEAD)
-    try:
-        for data in messages:
+    def _pump(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._receiver.recv_bytes()
+            except (EOFError, OSError):
+                data = b""
+            self._messages.put(data)
             if not data:
-                raise GitError(f"git log in {repo.path}: the parsing worker ended unexpectedly")
-            kind, payload = pickle.loads(data)
-            if kind == "rows":
-                yield payload
-            elif kind == "end":
                 return
-            elif kind == "git-error":
-                raise GitError(payload)
-            else:
-                raise GitError(f"git log in {repo.path}: parsing failed: {payload}")
-    finally:
-        if proc.is_alive():
-            proc.terminate()  # a consumer that stopped early (or failed) wants no more rows
-        messages.close()
-        proc.join()
-        receiver.close()
+
+    def __iter__(self) -> Iterator[list[CommitRows]]:
+        try:
+            while True:
+                data = self._messages.get()
+                if not data:
+                    raise GitError(f"git log in {self.repo.path}: the parsing worker died")
+                kind, payload = pickle.loads(data)
+                if kind == "rows":
+                    yield payload
+                elif kind == "end":
+                    return
+                elif kind == "git-error":
+                    raise GitError(payload)
+                else:
+                    raise GitError(f"git log in {self.repo.path}: parsing failed: {payload}")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._proc.is_alive():
+            self._proc.terminate()  # a consumer that stopped early (or failed) wants no more
+        while self._reader.is_alive():  # it ends at the end of input; make room for that
+            try:
+                self._messages.get_nowait()
+            except queue.Empty:
+                self._reader.join(0.01)
+        self._proc.join()
+        self._receiver.close()
 
 
 def _work(
-    out: Connection, repo: GitRepo, include: str, exclude: list[str], rules: RowRules
+    out: Connection,
+    parents_end: Connection,
+    repo: GitRepo,
+    include: str,
+    exclude: list[str],
+    rules: RowRules,
 ) -> None:
     """The worker: parse the log and send its rows. Ctrl-C is the parent's to handle (it ends
     this process); failures are sent over, never printed here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # With the parent's end of the pipe closed here too, a parent that dies (even by SIGKILL)
+    # makes the next send fail, and this process ends instead of keeping the run's lock.
+    parents_end.close()
     try:
         for chunk in _chunks(repo.log(include, exclude), rules):
             out.send_bytes(pickle.dumps(("rows", chunk), pickle.HIGHEST_PROTOCOL))
