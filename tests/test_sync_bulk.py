@@ -200,3 +200,54 @@ def test_a_branch_log_started_ahead_is_used_only_if_the_guess_was_right(
     logs.start(b, repo)
     logs.close()
     assert not multiprocessing.active_children()
+
+
+_STALLED_PARENT = """
+import sys, time
+from pathlib import Path
+from tracker.gitio import GitRepo
+from tracker.ingest import logrows
+logrows.CHUNK, logrows._AHEAD = 1, 1
+rules = logrows.RowRules((), "x", False)
+rows = logrows.LogRows(GitRepo(Path(sys.argv[1])), sys.argv[2], [], rules)
+print(rows._proc.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # ended, not yet reaped by whoever inherited it
+
+
+def test_a_worker_whose_parent_is_killed_ends_instead_of_holding_on(tmp_path: Path) -> None:
+    """A sync killed outright (SIGKILL) leaves no worker behind holding the run lock: with the
+    parent's end of the pipe closed in the worker too, its next send fails and it exits."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = init_repo(tmp_path / "r")
+    head = ""
+    for i in range(8):  # each message alone fills a pipe: the worker blocks on its third send
+        head = commit_files(repo, {f"f{i}.c": f"int x{i};\n"}, f"c{i}\n\n" + "x" * 70000)
+    root = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _STALLED_PARENT, str(repo), head],
+        stdout=subprocess.PIPE,
+        cwd=root,
+    )
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    time.sleep(1)
+    assert not _gone(worker)  # stalled on the full pipe, as a busy parent would leave it
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while not _gone(worker):
+        assert time.monotonic() < deadline, "the worker outlived its parent"
+        time.sleep(0.05)
