@@ -173,7 +173,8 @@ class GitSync:
         if deferred:
             restore_indexes(self.store)
 
-    def _start_next_branch_log(self, branches: Sequence[BranchConfig]) -> None:
+    def _start_branch_logs(self, branches: Sequence[BranchConfig]) -> None:
+        """Start the logs of these branches (one already started is left as it is)."""
         for b in branches:
             self._branch_logs.start(b, self.repo(b.repository))
 
@@ -256,7 +257,8 @@ class GitSync:
                     batch, next_order, cursor_name, None, stats, releases
                 )
                 batch = []
-        self._start_next_branch_log(self.config.branches[:1])
+        # The branches' git and parsing run while the last rows and the release tags are stored.
+        self._start_branch_logs(self.config.branches)
         releases = self._first_releases() if releases is None else releases
         self._store_mainline(batch, next_order, cursor_name, head, stats, releases)
 
@@ -476,7 +478,7 @@ class GitSync:
                 trailers += commit_trailers
             self.progress(b.name, len(parsed))
         # The next branch's git and parsing run while these rows are stored.
-        self._start_next_branch_log(self._next_branch)
+        self._start_branch_logs(self._next_branch)
         with self.store.session() as s:
             existing = self._existing(s, [c[0] for c in commits])
             insert_ignore_tuples(
