@@ -218,6 +218,7 @@ def _work(
     """The worker: parse the log and send its rows. Ctrl-C is the parent's to handle (it ends
     this process); failures are sent over, never printed here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # terminate() ends it, quietly
     # With the parent's end of the pipe closed here too, a parent that dies (even by SIGKILL)
     # makes the next send fail, and this process ends instead of keeping the run's lock.
     parents_end.close()
