@@ -8,7 +8,10 @@ passed here unvalidated: callers use :func:`check_sha` first.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import fcntl
 import functools
+import io
 import queue
 import re
 import subprocess
@@ -59,9 +62,9 @@ class TreeEntry:
 
 class GitRepo:
     # Bytes per read of a streamed git output; tests shrink it to put boundaries everywhere.
-    read_size = 1 << 16
-    # Reads a streamed git output may run ahead of its consumer (32 MiB at the default size).
-    read_ahead = 512
+    read_size = 1 << 20
+    # Reads a streamed git output may run ahead of its consumer (a read is up to read_size).
+    read_ahead = 64
 
     def __init__(self, path: Path) -> None:
         try:
@@ -154,7 +157,11 @@ class GitRepo:
         # whole, so what a sync stores does not depend on where the pipe's reads fall.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         buf = ""
-        chunks = read_ahead(functools.partial(stdout.read, self.read_size), self.read_ahead)
+        _widen_pipe(stdout)
+        # read1: whatever the pipe holds (up to read_size), so the reading thread, which needs
+        # the GIL once per read, moves large pieces while the consumer keeps the GIL busy.
+        read = functools.partial(cast(io.BufferedReader, stdout).read1, self.read_size)
+        chunks = read_ahead(read, self.read_ahead)
         try:
             for chunk in chunks:
                 buf += decoder.decode(chunk, final=not chunk)
@@ -433,6 +440,18 @@ def _path_list(text: str) -> tuple[str, ...]:
     if '"' in text and any(p.startswith('"') for p in names):
         names = tuple(unquote_path(p) for p in names)
     return names
+
+
+def _widen_pipe(stream: IO[bytes]) -> None:
+    """Let git write up to a mebibyte ahead of our reads (Linux; elsewhere a no-op): with the
+    default 64 KiB, git stopped whenever the reading thread waited for the GIL."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(stream.fileno(), setsize, _PIPE_SIZE)
+
+
+_PIPE_SIZE = 1 << 20
 
 
 def read_ahead(read: Callable[[], bytes], depth: int) -> Generator[bytes, None, None]:
