@@ -63,8 +63,8 @@ class TreeEntry:
 class GitRepo:
     # Bytes per read of a streamed git output; tests shrink it to put boundaries everywhere.
     read_size = 1 << 20
-    # Reads a streamed git output may run ahead of its consumer (a read is up to read_size).
-    read_ahead = 64
+    # Reads a streamed git output may run ahead of its consumer (up to 32 MiB at read_size).
+    read_ahead = 32
 
     def __init__(self, path: Path) -> None:
         try:

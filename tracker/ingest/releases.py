@@ -40,7 +40,8 @@ def release_commits(
     reachable from ``base`` are left out too.
 
     A few ``git rev-list`` run at once, a few ahead of the caller: each costs a process start
-    and a walk, and one after another they kept a core idle (a tenth of a first sync)."""
+    and a walk, and one after another they kept a core idle (half a second of a first sync of
+    45,000 commits)."""
 
     def commits(i: int) -> list[str]:
         return repo.rev_list(tags[i][1], [*base, *(x[1] for x in tags[:i])])
