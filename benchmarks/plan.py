@@ -15,12 +15,13 @@ figures: unmerged postings with ``Fixes:`` join every plan as pending fixes.
     .venv/bin/python benchmarks/plan.py [--commits 1000000] [--stable 12000,24000,32000]
                                         [--workdir DIR]
                                         [--mail BUNDLE] [--keep] [--profile]
-                                        [--all-paths]
+                                        [--all-paths [--again]]
 
 With --all-paths the plan and status figures are skipped: the first sync is timed instead with
 one topic watching every path (``paths = ["*"]``, no mail) beside git's own ``git log`` of the
 commit list tracker reads (mainline and each stable branch, same format and options), and the
-ratio printed (goal: within 2x).
+ratio printed (goal: within 2x). --again re-times that first sync on the repository a --keep'd
+--all-paths run left in --workdir, without generating it anew.
 
 Figures are printed as a table and saved to DIR/figures.json; --profile also writes cProfile
 dumps (sync*.prof, plan-*.prof) and the SQL statements by total time. Unless --keep, the
@@ -978,13 +979,16 @@ def measure_all_paths(work: Path, profile: bool) -> dict[str, Any]:
     config = load_config(work / "tracker-all-paths.toml")
     phases = PhaseTimer()
     store = usecases.open_store(config)
+    sql = SqlTimer(store) if profile else None
     reset_peak()
     prof = work / "sync-all-paths.prof" if profile else None
     t, stats = profiled(lambda: usecases.sync(config, store), prof)
+    sql_top = sql.top() if sql else None
     with store.session() as s:
         topic_rows = s.scalar(select(func.count()).select_from(models.CommitTopic)) or 0
     store.close()
     return {
+        "sql_top": sql_top,
         "seconds": t,
         "mainline": stats.mainline_commits,
         "topic_commits": topic_rows,
@@ -1150,6 +1154,12 @@ def print_profiles(work: Path) -> None:
         print("\n".join(buf.getvalue().splitlines()[6:]))
 
 
+def print_sql(top: list[dict[str, Any]] | None, what: str) -> None:
+    print(f"\n== SQL by total time: {what} ==")
+    for row in top or []:
+        print(f"{row['seconds']:8.3f} s {row['calls']:8d}x  {row['sql'][:150]}")
+
+
 def run_child(work: Path, profile: bool) -> dict[str, Any]:
     """Measure in a fresh interpreter: its peak RSS is tracker's, not the generator's."""
     cmd = [sys.executable, __file__, "--measure", "--workdir", str(work)]
@@ -1197,6 +1207,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="time only the first sync with an all-paths topic, against git log",
     )
+    ap.add_argument(
+        "--again",
+        action="store_true",
+        help="with --all-paths --workdir DIR of a --keep'd run: time the sync again on the "
+        "repository generated there (a fresh store; figures.json's counts reused)",
+    )
     ap.add_argument("--measure-all-paths", action="store_true", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -1211,6 +1227,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         measured = measure_all_paths(args.workdir, args.profile)
         (args.workdir / "measure-all-paths.json").write_text(json.dumps(measured, indent=2))
         return
+    if args.again:
+        all_paths_again(args)
+        return
     if args.commits < 2 * (len(RELEASES) + 1):
         sys.exit("--commits is too small to place the release tags")
     work: Path = args.workdir or Path(tempfile.mkdtemp(prefix="tracker-plan-", dir="/tmp"))
@@ -1223,14 +1242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fig["gen"] = generate(repo, args.commits, args.stable, args.seed)
         print(f"generated {args.commits:,} commits in {fig['gen']['generate_s']:.1f} s", flush=True)
         if args.all_paths:
-            fig["all_paths"] = all_paths_first_sync(work, repo, args.profile)
-            (work / "figures.json").write_text(json.dumps(fig, indent=2))
-            print(all_paths_table(fig))
-            if args.profile:
-                print_profiles(work)
-            if not args.keep:
-                for db in work.glob("tracker-all-paths.db*"):
-                    db.unlink()
+            all_paths_report(work, fig, args)
             return
         fig["baseline"] = git_baselines(repo)
         write_config(work, repo, mail_inbox(work, args.mail))
@@ -1241,14 +1253,34 @@ def main(argv: Sequence[str] | None = None) -> None:
             print_profiles(work)
             for phase in ("first_sync", "plan_sql_top"):
                 top = fig["measure"].get(phase)
-                top = top.get("sql_top") if isinstance(top, dict) else top
-                print(f"\n== SQL by total time: {phase} ==")
-                for row in top or []:
-                    print(f"{row['seconds']:8.3f} s {row['calls']:8d}x  {row['sql'][:150]}")
+                print_sql(top.get("sql_top") if isinstance(top, dict) else top, phase)
         print(f"\nfigures: {work / 'figures.json'}")
     finally:
         if not args.keep:
             cleanup(work)
+
+
+def all_paths_again(args: argparse.Namespace) -> None:
+    """Re-time the all-paths first sync on a kept repository: no regeneration between two
+    versions of the code (the store is made anew, the repository is left as generated)."""
+    work: Path | None = args.workdir
+    if not args.all_paths or work is None or not (work / "figures.json").is_file():
+        sys.exit("--again needs --all-paths and the --workdir of a kept --all-paths run")
+    for db in work.glob("tracker-all-paths.db*"):
+        db.unlink()
+    all_paths_report(work, json.loads((work / "figures.json").read_text()), args)
+
+
+def all_paths_report(work: Path, fig: dict[str, Any], args: argparse.Namespace) -> None:
+    fig["all_paths"] = all_paths_first_sync(work, work / "linux.git", args.profile)
+    (work / "figures.json").write_text(json.dumps(fig, indent=2))
+    print(all_paths_table(fig))
+    if args.profile:
+        print_profiles(work)
+        print_sql(fig["all_paths"].get("sql_top"), "first sync, all paths")
+    if not args.keep:
+        for db in work.glob("tracker-all-paths.db*"):
+            db.unlink()
 
 
 def mail_inbox(work: Path, bundle: Path | None) -> Path | None:

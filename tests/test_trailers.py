@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from tracker.parse.trailers import msgid_from_link, parse_trailers
 
 UP = "fea18c686320a53fce7ad62a87a3e1d10ad02f31"
@@ -169,3 +173,23 @@ def test_another_projects_stable_list() -> None:
     assert [(n.address, n.min_version) for n in dpdk] == [("stable@dpdk.org", (22, 11))]
     kernel = parse_trailers(msg).cc_stable
     assert [n.address for n in kernel] == ["stable@vger.kernel.org"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "subject\n\n  \nLink: https://lore.kernel.org/r/a@b\nLINK: https://x/y",
+        "İİ then Link: not-a-trailer\nLink: https://lore.kernel.org/r/c@d",
+        "subject\n\nCloses: https://bugs/1\n  Link: https://lore.kernel.org/r/e@f",
+        "a link: inline\n\n\n Link: https://lore.kernel.org/r/g@h",
+        "\n\nlink: https://lore.kernel.org/r/i@j",
+        "no trailers at all",
+    ],
+)
+def test_links_are_found_wherever_the_scan_starts(message: str) -> None:
+    # The scan starts at the first line naming a link trailer; every line-anchored match of
+    # the whole message must still be found, in order.
+    everywhere = re.compile(r"^\s*(?:Link|Closes):\s*(?P<url>\S+)", re.IGNORECASE | re.MULTILINE)
+    assert list(parse_trailers(message).links) == [
+        m.group("url") for m in everywhere.finditer(message)
+    ]

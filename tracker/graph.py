@@ -33,12 +33,14 @@ PrefixLookup = Callable[[str], Sequence[Candidate]]
 SubjectLookup = Callable[[str], Sequence[Candidate]]
 
 _WS = re.compile(r"\s+")
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw)\s*:\s*)+", re.IGNORECASE)
+_TAG_PREFIX = re.compile(r"^\[[^\]]*\]\s*")
 
 
 def normalise_subject(subject: str) -> str:
     s = _WS.sub(" ", subject.strip())
-    s = re.sub(r"^(?:\s*(?:re|fwd?|aw)\s*:\s*)+", "", s, flags=re.IGNORECASE)
-    s = re.sub(r"^\[[^\]]*\]\s*", "", s)
+    s = _REPLY_PREFIX.sub("", s)
+    s = _TAG_PREFIX.sub("", s)
     return s.strip().strip('"').lower()
 
 

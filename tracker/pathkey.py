@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import cast
 
 # The key of a diff that touches nothing (a merge, an empty commit): it matches nothing.
 NO_PATHS = ""
 
 
 def paths_key(paths: Iterable[str | None]) -> str:
-    names = sorted({p for p in paths if p and p != "/dev/null"})
+    unique = set(paths)  # built in C: a first sync keys every commit of a history
+    unique.difference_update((None, "", "/dev/null"))
+    names: list[str] = sorted(cast("set[str]", unique))  # None is gone
     if not names:
         return NO_PATHS
     return hashlib.sha1("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()

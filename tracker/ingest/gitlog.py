@@ -8,23 +8,34 @@ equal the heads, tags are unchanged, and every insert ignores keys it already ha
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import String, and_, column, delete, func, select, update, values
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, GitError, RepositoryError, UnknownCommitError
-from tracker.gitio import GitRepo, LogEntry
-from tracker.graph import Candidate, resolve_reference
-from tracker.parse.trailers import Trailers, parse_trailers
+from tracker.gitio import GitRepo
+from tracker.graph import resolve_reference
+from tracker.ingest.branchlogs import BranchLogs
+from tracker.ingest.candidates import prefetch_prefixes, prefix_candidates, subject_candidates
+from tracker.ingest.logrows import (
+    COMMIT_COLUMNS,
+    TOPIC_COLUMNS,
+    TRAILER_COLUMNS,
+    CommitRows,
+    Row,
+    RowRules,
+    log_rows,
+)
+from tracker.ingest.releases import Tags, release_commits, release_tags
 from tracker.pathkey import NO_PATHS, paths_key
 from tracker.progress import Reporter
+from tracker.store.bulkload import defer_indexes, restore_indexes
 from tracker.store.db import Store
 from tracker.store.models import (
     Branch,
@@ -39,18 +50,17 @@ from tracker.store.models import (
     Tag,
     Trailer,
 )
-from tracker.store.queries import chunked, insert_ignore, sqlite_executemany
-from tracker.store.trailer_rows import trailer_rows, with_repair
+from tracker.store.queries import (
+    chunked,
+    insert_ignore,
+    insert_ignore_tuples,
+    sqlite_executemany,
+)
+from tracker.store.trailer_rows import with_repair
 from tracker.topics import TopicClassifier
 
 Progress = Callable[[str, int], None]
 _BATCH = 20000
-_TICK = 1000  # commits read between two progress reports
-_VERSION_NUM = re.compile(r"\d+")
-
-
-def version_key(tag: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in _VERSION_NUM.findall(tag))
 
 
 @dataclass
@@ -78,12 +88,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _interesting(t: Trailers) -> bool:
-    return bool(
-        t.fixes or t.upstream or t.stable_dep_of or t.cc_stable or t.reverts or t.link_msgids
-    )
-
-
 class GitSync:
     def __init__(self, config: Config, store: Store, progress: Progress | None = None) -> None:
         self.config = config
@@ -93,6 +97,11 @@ class GitSync:
         self.totals = progress if isinstance(progress, Reporter) else None
         self.classifier = TopicClassifier(config.topics)
         self._repos: dict[str, GitRepo] = {}
+        # The release tags whose commits sync_mainline stored with their release.
+        self._releases_assigned: Tags | None = None
+        branch_rules = RowRules(config.upstream_patterns, config.stable_list, False)
+        self._branch_logs = BranchLogs(store, branch_rules)
+        self._next_branch: Sequence[BranchConfig] = ()
         self.problems: list[str] = []
 
     def repo(self, name: str) -> GitRepo:
@@ -114,14 +123,7 @@ class GitSync:
                     for rc in self.config.repositories.values():
                         if rc.remote:
                             self.repo(rc.name).fetch(rc.remote)
-            with _phase("mainline"):
-                self.sync_mainline(stats)
-            with _phase("release tags"):
-                self.sync_release_tags(stats)
-            for b in self.config.branches:
-                with _phase(f"branch {b.name}"):
-                    self.sync_branch(b, stats)
-                    self.sync_stable_tags(b, stats)
+            self._sync_commits(stats)
             with _phase("symbol topics"):
                 self.sync_symbol_topics()
             with _phase("patch-ids"):
@@ -143,6 +145,38 @@ class GitSync:
                 if stats.problems:
                     r.error = f"{len(stats.problems)} skipped: " + "; ".join(stats.problems[:5])
         return stats
+
+    def _sync_commits(self, stats: SyncStats) -> None:
+        """The phases that store commits; into an empty store they load with its secondary
+        indexes dropped, rebuilt when they are done (or by the next run, after a kill)."""
+        restore_indexes(self.store)
+        deferred = defer_indexes(self.store)
+        try:
+            with _phase("mainline"):
+                self.sync_mainline(stats)
+            with _phase("release tags"):
+                self.sync_release_tags(stats)
+            for i, b in enumerate(self.config.branches):
+                with _phase(f"branch {b.name}"):
+                    self._next_branch = self.config.branches[i + 1 : i + 2]
+                    self.sync_branch(b, stats)
+                    self.sync_stable_tags(b, stats)
+        except Exception:
+            if deferred:
+                # The failure is what the caller must hear about; a rebuild that fails too is
+                # retried by the next run (the dropped indexes stay recorded until then).
+                with contextlib.suppress(Exception):
+                    restore_indexes(self.store)
+            raise
+        finally:
+            self._branch_logs.close()
+        if deferred:
+            restore_indexes(self.store)
+
+    def _start_branch_logs(self, branches: Sequence[BranchConfig]) -> None:
+        """Start the logs of these branches (one already started is left as it is)."""
+        for b in branches:
+            self._branch_logs.start(b, self.repo(b.repository))
 
     # -- cursors ---------------------------------------------------------------------------
 
@@ -196,6 +230,7 @@ class GitSync:
         with self.store.session() as s:
             old = self._cursor(s, cursor_name).cursor
             next_order = (s.scalar(select(func.max(Commit.mainline_order))) or 0) + 1
+            first = s.scalar(select(Commit.sha).limit(1)) is None
         if old == head:
             return
         exclude: list[str] = []
@@ -208,16 +243,37 @@ class GitSync:
                 exclude = [old]
         if self.totals is not None:
             self.totals.expect("mainline", repo.count(head, exclude))
-        batch: list[LogEntry] = []
-        for entry in repo.log(head, exclude):
-            batch.append(entry)
-            if len(batch) % _TICK == 0:
-                self.progress("mainline", _TICK)
+        rules = RowRules(
+            self.config.upstream_patterns, self.config.stable_list, True, self.classifier
+        )
+        batch: list[CommitRows] = []
+        releases: dict[str, tuple[str, int]] | None = None if first else {}
+        for chunk in log_rows(repo, head, exclude, rules):
+            batch += chunk
+            self.progress("mainline", len(chunk))
             if len(batch) >= _BATCH:
-                next_order = self._store_mainline(batch, next_order, cursor_name, None, stats)
+                releases = self._first_releases() if releases is None else releases
+                next_order = self._store_mainline(
+                    batch, next_order, cursor_name, None, stats, releases
+                )
                 batch = []
-        self._store_mainline(batch, next_order, cursor_name, head, stats)
-        self.progress("mainline", len(batch) % _TICK)
+        # The branches' git and parsing run while the last rows and the release tags are stored.
+        self._start_branch_logs(self.config.branches)
+        releases = self._first_releases() if releases is None else releases
+        self._store_mainline(batch, next_order, cursor_name, head, stats, releases)
+
+    def _first_releases(self) -> dict[str, tuple[str, int]]:
+        """For a first sync, each commit's first release, stored with the commit: setting it
+        afterwards rewrote every row of the history. Read while the log worker parses; the
+        release tags phase then only records the tags (see sync_release_tags)."""
+        ml = self.config.mainline
+        repo = self.repo(ml.repository)
+        tags = release_tags(repo, ml.release_tag_pattern)
+        found: dict[str, tuple[str, int]] = {}
+        for i, name, _, shas in release_commits(repo, tags):
+            found.update(dict.fromkeys(shas, (name, i)))
+        self._releases_assigned = tags
+        return found
 
     def _drop_mainline(self, shas: Sequence[str]) -> None:
         with self.store.session() as s:
@@ -232,27 +288,27 @@ class GitSync:
 
     def _store_mainline(
         self,
-        batch: Sequence[LogEntry],
+        batch: Sequence[CommitRows],
         order: int,
         cursor_name: str,
         head: str | None,
         stats: SyncStats,
+        releases: dict[str, tuple[str, int]],
     ) -> int:
-        commits: list[dict[str, Any]] = []
-        trailers: list[dict[str, Any]] = []
-        topics: list[dict[str, Any]] = []
-        for e in batch:
-            t = parse_trailers(e.message, self.config.upstream_patterns, self.config.stable_list)
-            matches = self.classifier.classify(e.subject, e.message, e.paths)
-            keep = _interesting(t) or bool(matches)
-            commits.append(self._commit_row(e, t, mainline=True, keep_message=keep, order=order))
+        commits: list[Row] = []
+        trailers: list[Row] = []
+        topics: list[Row] = []
+        for sha, row, commit_trailers, commit_topics in batch:
+            release = releases.get(sha)
+            # first_release and release_index are the ninth and tenth of COMMIT_COLUMNS.
+            commits.append((*row[:8], *release, *row[10:], order) if release else (*row, order))
             order += 1
-            trailers += trailer_rows(t, commit_sha=e.sha)
-            topics += [{"sha": e.sha, "topic": m.topic, "rule": m.rule} for m in matches]
+            trailers += commit_trailers
+            topics += commit_topics
         with self.store.session() as s:
-            existing = self._existing(s, [e.sha for e in batch])
-            fresh = [c for c in commits if c["sha"] not in existing]
-            insert_ignore(s, Commit, fresh)
+            existing = self._existing(s, [sha for sha, _, _, _ in batch])
+            fresh = [c for c in commits if c[0] not in existing]
+            insert_ignore_tuples(s, Commit, COMMIT_COLUMNS, fresh)
             if existing:
                 # Commits seen before as stable-only (or dropped by a rewrite) become mainline.
                 for chunk in chunked(list(existing)):
@@ -261,11 +317,11 @@ class GitSync:
                         .where(Commit.sha.in_(chunk), Commit.mainline.is_(False))
                         .values(mainline=True)
                     )
-            fresh_shas = {c["sha"] for c in fresh}
-            insert_ignore(s, Trailer, [t for t in trailers if t["commit_sha"] in fresh_shas])
-            insert_ignore(s, CommitTopic, topics)
+                trailers = [t for t in trailers if t[0] not in existing]
+            insert_ignore_tuples(s, Trailer, TRAILER_COLUMNS, trailers)
+            insert_ignore_tuples(s, CommitTopic, TOPIC_COLUMNS, topics)
             if batch:
-                self._cursor(s, cursor_name).cursor = head or batch[-1].sha
+                self._cursor(s, cursor_name).cursor = head or batch[-1][0]
             elif head:
                 self._cursor(s, cursor_name).cursor = head
             stats.mainline_commits += len(fresh)
@@ -285,65 +341,42 @@ class GitSync:
                 found.update(s.scalars(select(Commit.sha).where(Commit.sha.in_(chunk))))
         return found
 
-    def _commit_row(
-        self,
-        e: LogEntry,
-        t: Trailers,
-        *,
-        mainline: bool,
-        keep_message: bool,
-        order: int | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "sha": e.sha,
-            "subject": e.subject,
-            "author_name": e.author_name,
-            "author_email": e.author_email,
-            "author_time": e.author_time,
-            "commit_time": e.commit_time,
-            "message": e.message if keep_message else None,
-            "mainline": mainline,
-            "mainline_order": order,
-            "first_release": None,
-            "release_index": None,
-            "patch_id": None,
-            "paths_key": paths_key(e.paths),
-            "upstream_sha": t.upstream,
-            "upstream_rule": "upstream-reference" if t.upstream else None,
-            "is_revert": bool(t.reverts),
-            "change_id": None,
-            "link_rule": None,
-        }
-
     # -- release tags ----------------------------------------------------------------------
 
     def sync_release_tags(self, stats: SyncStats) -> None:
         ml = self.config.mainline
         repo = self.repo(ml.repository)
-        pattern = re.compile(ml.release_tag_pattern)
-        all_tags = repo.tags()
-        wanted = sorted(
-            ((n, sha) for n, sha in all_tags.items() if pattern.match(n)),
-            key=lambda x: version_key(x[0]),
-        )
+        wanted = release_tags(repo, ml.release_tag_pattern)
         with self.store.session() as s:
-            known = {
-                t.name: t
+            known = [
+                (t.name, t.sha)
                 for t in s.scalars(select(Tag).where(Tag.kind == "mainline").order_by(Tag.ordinal))
-            }
-        known_list = [(t.name, t.sha) for t in sorted(known.values(), key=lambda t: t.ordinal)]
-        if wanted[: len(known_list)] == known_list:
-            start = len(known_list)
-        else:
-            start = 0
+            ]
+        # A first sync stored its commits with their releases (see sync_mainline).
+        assigned = not known and wanted == self._releases_assigned
+        start = len(known) if wanted[: len(known)] == known else 0
+        if start != len(known):
+            # The recorded tags are not where they were: every release is found anew.
             with self.store.session() as s:
                 s.execute(delete(Tag).where(Tag.kind == "mainline"))
                 s.execute(update(Commit).values(first_release=None, release_index=None))
+        elif start < len(wanted) and not assigned:
+            # So are releases from here on: a run that died after storing commits with their
+            # releases (see sync_mainline) may have seen other tags.
+            with self.store.session() as s:
+                s.execute(
+                    update(Commit)
+                    .where(Commit.release_index >= start)
+                    .values(first_release=None, release_index=None)
+                )
         if self.totals is not None and start < len(wanted):
             self.totals.expect("release tags", len(wanted) - start)
-        for i in range(start, len(wanted)):
-            name, sha = wanted[i]
-            shas = repo.rev_list(sha, [x[1] for x in wanted[:i]])
+        tags = (
+            ((i, name, sha, []) for i, (name, sha) in enumerate(wanted))
+            if assigned
+            else release_commits(repo, wanted, start)
+        )
+        for i, name, sha, shas in tags:
             with self.store.session() as s:
                 if _sqlite(s):
                     sqlite_executemany(
@@ -430,24 +463,30 @@ class GitSync:
             exclude.append(old)
         if self.totals is not None:
             self.totals.expect(b.name, repo.count(head, exclude))
-        entries: list[LogEntry] = []
-        for entry in repo.log(head, exclude):
-            entries.append(entry)
-            if len(entries) % _TICK == 0:
-                self.progress(b.name, _TICK)
-        commits, members, trailers = [], [], []
-        for e in entries:
-            t = parse_trailers(e.message, self.config.upstream_patterns, self.config.stable_list)
-            commits.append(self._commit_row(e, t, mainline=False, keep_message=True))
-            position += 1
-            members.append(
-                {"branch_id": branch_id, "sha": e.sha, "position": position, "release": None}
-            )
-            trailers += trailer_rows(t, commit_sha=e.sha)
+        rules = self._branch_logs.rules
+        started = self._branch_logs.take(b.name, repo, head, exclude)
+        commits: list[Row] = []
+        members: list[dict[str, Any]] = []
+        trailers: list[Row] = []
+        for parsed in started or log_rows(repo, head, exclude, rules):
+            for sha, commit, commit_trailers, _ in parsed:
+                commits.append((*commit, None))
+                position += 1
+                members.append(
+                    {"branch_id": branch_id, "sha": sha, "position": position, "release": None}
+                )
+                trailers += commit_trailers
+            self.progress(b.name, len(parsed))
+        # The next branch's git and parsing run while these rows are stored.
+        self._start_branch_logs(self._next_branch)
         with self.store.session() as s:
-            existing = self._existing(s, [e.sha for e in entries])
-            insert_ignore(s, Commit, [c for c in commits if c["sha"] not in existing])
-            insert_ignore(s, Trailer, [t for t in trailers if t["commit_sha"] not in existing])
+            existing = self._existing(s, [c[0] for c in commits])
+            insert_ignore_tuples(
+                s, Commit, COMMIT_COLUMNS, [c for c in commits if c[0] not in existing]
+            )
+            insert_ignore_tuples(
+                s, Trailer, TRAILER_COLUMNS, [t for t in trailers if t[0] not in existing]
+            )
             before = (
                 s.scalar(
                     select(func.count())
@@ -469,15 +508,10 @@ class GitSync:
             assert row2 is not None
             row2.head_sha, row2.synced_at = head, _now()
             stats.branch_commits[b.name] += after - before
-        self.progress(b.name, len(entries) % _TICK)
 
     def sync_stable_tags(self, b: BranchConfig, stats: SyncStats) -> None:
         repo = self.repo(b.repository)
-        pattern = re.compile(b.stable_tag_pattern)
-        wanted = sorted(
-            ((n, sha) for n, sha in repo.tags().items() if pattern.match(n)),
-            key=lambda x: version_key(x[0]),
-        )
+        wanted = release_tags(repo, b.stable_tag_pattern)
         with self.store.session() as s:
             branch = s.scalar(select(Branch).where(Branch.name == b.name))
             assert branch is not None
@@ -501,9 +535,7 @@ class GitSync:
                     .where(BranchCommit.branch_id == branch_id)
                     .values(release=None)
                 )
-        for i in range(start, len(wanted)):
-            name, sha = wanted[i]
-            shas = repo.rev_list(sha, [base_sha, *[x[1] for x in wanted[:i]]])
+        for i, name, sha, shas in release_commits(repo, wanted, start, [base_sha]):
             with self.store.session() as s:
                 if _sqlite(s):
                     sqlite_executemany(
@@ -808,14 +840,14 @@ class GitSync:
                 else {}
             )
             new_rows: list[dict[str, Any]] = []
-            known = _prefetch_prefixes(s, {raw.strip().lower() for _, _, raw, _, _ in pending})
+            known = prefetch_prefixes(s, {raw.strip().lower() for _, _, raw, _, _ in pending})
             for src, kind, raw, subject, note in pending:
                 assert src is not None
                 res = resolve_reference(
                     raw,
                     subject,
-                    lambda p: known[p] if p in known else _prefix_candidates(s, p),
-                    lambda subj: _subject_candidates(s, subj),
+                    lambda p: known[p] if p in known else prefix_candidates(s, p),
+                    lambda subj: subject_candidates(s, subj),
                 )
                 evidence, flagged = with_repair(res.evidence, res.flagged, note)
                 res = replace(res, evidence=evidence, flagged=flagged)
@@ -928,65 +960,3 @@ _UNREADABLE = ("unable to read", "bad object", "missing blob", "missing tree", "
 
 def _unreadable(message: str) -> bool:
     return any(w in message for w in _UNREADABLE)
-
-
-def _prefetch_prefixes(s: Session, prefixes: set[str]) -> dict[str, list[Candidate]]:
-    """Candidates for many abbreviated shas, a few hundred index ranges per query.
-
-    A query per reference costs a round trip each on PostgreSQL (seconds per thousand).
-    """
-    wanted = sorted(p for p in prefixes if 4 <= len(p) < 40 and all(c in _HEXDIGITS for c in p))
-    found: dict[str, list[Candidate]] = {p: [] for p in wanted}
-    postgres = s.get_bind().dialect.name == "postgresql"
-    for chunk in chunked(wanted, 200):
-        rows = _pg_ranges(s, chunk) if postgres else _sqlite_ranges(s, chunk)
-        # Prefixes may nest ("abcd1234" and "abcd12"): try each length present in the chunk.
-        mine, lengths = set(chunk), sorted({len(p) for p in chunk})
-        for sha, subject, mainline in rows:
-            for n in lengths:
-                if sha[:n] in mine:
-                    found[sha[:n]].append(Candidate(sha, subject, mainline))
-    # As the one-prefix query answers: the first three in sha order (its index range scan).
-    return {p: sorted(c, key=lambda x: x.sha)[:3] for p, c in found.items()}
-
-
-_HEXDIGITS = frozenset("0123456789abcdef")
-
-
-def _pg_ranges(s: Session, prefixes: list[str]) -> list[tuple[str, str, bool]]:
-    # PostgreSQL plans two hundred OR'd ranges as a scan of the whole table (a minute at 100k
-    # commits); a join with the ranges as rows is an index probe per prefix.
-    v = values(column("lo", String), column("hi", String), name="prefixes").data(
-        [(p, p + "g") for p in prefixes]
-    )
-    cols = (Commit.sha, Commit.subject, Commit.mainline)
-    stmt = select(*cols).join_from(v, Commit, and_(Commit.sha >= v.c.lo, Commit.sha < v.c.hi))
-    return [(sha, subject, mainline) for sha, subject, mainline in s.execute(stmt)]
-
-
-def _sqlite_ranges(s: Session, prefixes: list[str]) -> Iterator[tuple[str, str, bool]]:
-    """Commits in any of the prefixes' sha ranges, OR'd (SQLite probes the index per range).
-
-    Written as SQL text: building the same statement from two hundred SQLAlchemy comparisons
-    per query cost more than running it (seconds at a kernel's Fixes: count)."""
-    ranges = " OR ".join(["(sha >= ? AND sha < ?)"] * len(prefixes))
-    bounds = tuple(b for p in prefixes for b in (p, p + "g"))
-    sql = f"SELECT sha, subject, mainline FROM commits WHERE {ranges}"
-    for sha, subject, mainline in s.connection().exec_driver_sql(sql, bounds):
-        yield sha, subject, bool(mainline)
-
-
-def _prefix_candidates(s: Session, prefix: str) -> list[Candidate]:
-    p = prefix.lower()
-    cols = (Commit.sha, Commit.subject, Commit.mainline)
-    if len(p) >= 40:
-        stmt = select(*cols).where(Commit.sha == p)
-    else:
-        stmt = select(*cols).where(Commit.sha >= p, Commit.sha < p + "g").limit(3)
-    return [Candidate(sha, subject, mainline) for sha, subject, mainline in s.execute(stmt)]
-
-
-def _subject_candidates(s: Session, subject: str) -> list[Candidate]:
-    cols = (Commit.sha, Commit.subject, Commit.mainline)
-    stmt = select(*cols).where(Commit.subject == subject).limit(3)
-    return [Candidate(sha, subj, mainline) for sha, subj, mainline in s.execute(stmt)]

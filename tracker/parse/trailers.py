@@ -224,6 +224,19 @@ def _compile(patterns: Sequence[str]) -> Sequence[re.Pattern[str]]:
 _DEFAULT_COMPILED = _compile(DEFAULT_UPSTREAM_PATTERNS)
 
 
+def _line_of_first(message: str, low: str, keywords: Sequence[str]) -> int:
+    """Where the line holding the first of ``keywords`` starts (the message's end if none
+    does): a trailer pattern anchored at line starts is tried at every character by ``re``,
+    so it runs from there. ``low`` is ``message`` lower-cased; where that changed its length
+    (a few non-ASCII letters do), offsets in one are not offsets in the other: from 0 then."""
+    found = [i for i in (low.find(k) for k in keywords) if i >= 0]
+    if not found:
+        return len(message)
+    if len(low) != len(message):
+        return 0
+    return message.rfind("\n", 0, min(found)) + 1
+
+
 def parse_trailers(
     message: str,
     upstream_patterns: Sequence[str] | None = None,
@@ -285,7 +298,7 @@ def parse_trailers(
 
     links: list[str] = []
     msgids: list[str] = []
-    for m in _LINK_RE.finditer(message) if "link:" in low or "closes:" in low else ():
+    for m in _LINK_RE.finditer(message, _line_of_first(message, low, ("link:", "closes:"))):
         url = m.group("url")
         links.append(url)
         msgid = msgid_from_link(url)

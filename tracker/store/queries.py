@@ -47,6 +47,29 @@ def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, 
     sqlite_executemany(session, sql, values)
 
 
+def insert_ignore_tuples(
+    session: Session, model: type[Base], cols: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """:func:`insert_ignore` of rows given as tuples in the order of ``cols``: a sync's bulk
+    rows go to sqlite3 as they come, without a dict per row in between."""
+    if not rows:
+        return
+    table = model.__table__
+    assert isinstance(table, Table)
+    dialect = session.get_bind().dialect
+    if dialect.name != "sqlite" or any(
+        not isinstance(table.c[c].type, Boolean)
+        and table.c[c].type._cached_bind_processor(dialect) is not None
+        for c in cols
+    ):
+        insert_ignore(session, model, [dict(zip(cols, r, strict=True)) for r in rows])
+        return
+    names = ", ".join(f'"{c}"' for c in cols)
+    marks = ", ".join("?" for _ in cols)
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING'
+    sqlite_executemany(session, sql, rows)
+
+
 def sqlite_executemany(session: Session, sql: str, params: Sequence[Sequence[Any]]) -> None:
     """Run one SQL statement (``?`` placeholders) per parameter tuple, in the session's
     transaction, through sqlite3 itself: for row-at-a-time writes of a sync, where

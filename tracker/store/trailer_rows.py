@@ -12,19 +12,30 @@ def trailer_rows(
     t: Trailers, *, commit_sha: str | None = None, message_id: str | None = None
 ) -> list[dict[str, Any]]:
     """One row per reference as written; graph edges are resolved from these later."""
-    rows: list[dict[str, Any]] = []
+    return [
+        {
+            "commit_sha": commit_sha,
+            "message_id": message_id,
+            "kind": kind,
+            "value": value,
+            "subject": subject,
+            "note": note,
+        }
+        for kind, value, subject, note in _references(t)
+    ]
+
+
+def trailer_tuples(t: Trailers, commit_sha: str) -> list[tuple[str, None, str, str, Any, Any]]:
+    """The rows of :func:`trailer_rows` for a commit, as (commit_sha, message_id, kind, value,
+    subject, note) tuples: a first sync makes one per trailer of a whole history."""
+    return [(commit_sha, None, *ref) for ref in _references(t)]
+
+
+def _references(t: Trailers) -> list[tuple[str, str, str | None, str | None]]:
+    refs: list[tuple[str, str, str | None, str | None]] = []
 
     def add(kind: str, value: str, subject: str | None = None, note: str | None = None) -> None:
-        rows.append(
-            {
-                "commit_sha": commit_sha,
-                "message_id": message_id,
-                "kind": kind,
-                "value": value[:998],
-                "subject": subject,
-                "note": note,
-            }
-        )
+        refs.append((kind, value[:998], subject, note))
 
     for f in t.fixes:
         # A malformed tag read anyway says how, so every edge built from it can say so too.
@@ -48,7 +59,7 @@ def trailer_rows(
         add("cc-stable", n.address, n.note, json.dumps(note))
     for bad in t.invalid:
         add("invalid", bad)
-    return rows
+    return refs
 
 
 def repair_of(note: str | None) -> str | None:
