@@ -61,6 +61,7 @@ from tracker.topics import TopicClassifier
 
 Progress = Callable[[str, int], None]
 _BATCH = 20000
+_NO_RELEASE = (None, None)  # first_release, release_index of a commit not (yet) placed
 
 
 @dataclass
@@ -299,9 +300,7 @@ class GitSync:
         trailers: list[Row] = []
         topics: list[Row] = []
         for sha, row, commit_trailers, commit_topics in batch:
-            release = releases.get(sha)
-            # first_release and release_index are the ninth and tenth of COMMIT_COLUMNS.
-            commits.append((*row[:8], *release, *row[10:], order) if release else (*row, order))
+            commits.append((*row, order, *releases.get(sha, _NO_RELEASE)))
             order += 1
             trailers += commit_trailers
             topics += commit_topics
@@ -470,7 +469,7 @@ class GitSync:
         trailers: list[Row] = []
         for parsed in started or log_rows(repo, head, exclude, rules):
             for sha, commit, commit_trailers, _ in parsed:
-                commits.append((*commit, None))
+                commits.append((*commit, None, *_NO_RELEASE))
                 position += 1
                 members.append(
                     {"branch_id": branch_id, "sha": sha, "position": position, "release": None}

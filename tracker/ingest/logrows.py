@@ -31,7 +31,9 @@ from tracker.topics import TopicClassifier
 # Rows travel as tuples in these column orders, marshalled (both ends are one interpreter; a
 # fifth cheaper than pickle to read back): a dict per row would double what crosses the pipe
 # and cost the inserting process more to read than the worker saved it.
-# mainline_order comes last: the inserting process appends it, since only it knows the next one.
+# The last three (PLACED) come last: the inserting process appends them, since only it knows
+# the next mainline order and, on a first sync, each commit's first release.
+PLACED = ("mainline_order", "first_release", "release_index")
 COMMIT_COLUMNS = (
     "sha",
     "subject",
@@ -41,8 +43,6 @@ COMMIT_COLUMNS = (
     "commit_time",
     "message",
     "mainline",
-    "first_release",
-    "release_index",
     "patch_id",
     "paths_key",
     "upstream_sha",
@@ -50,12 +50,12 @@ COMMIT_COLUMNS = (
     "is_revert",
     "change_id",
     "link_rule",
-    "mainline_order",
+    *PLACED,
 )
 TRAILER_COLUMNS = ("commit_sha", "message_id", "kind", "value", "subject", "note")  # trailer_tuples
 TOPIC_COLUMNS = ("sha", "topic", "rule")
 Row = tuple[Any, ...]
-# (sha, commits row without its mainline_order, trailer rows, commit_topics rows)
+# (sha, commits row without its PLACED columns, trailer rows, commit_topics rows)
 CommitRows = tuple[str, Row, list[Row], list[Row]]
 
 CHUNK = 1000  # commits per message from the worker, and between two progress reports
@@ -94,8 +94,6 @@ def commit_rows(e: LogEntry, rules: RowRules) -> CommitRows:
         e.commit_time,
         e.message if keep else None,
         rules.mainline,
-        None,
-        None,
         None,
         paths_key(e.paths),
         t.upstream,
