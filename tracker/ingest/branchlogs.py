@@ -65,9 +65,11 @@ class BranchLogs:
                 old = row.head_sha if row is not None and same else None
             if old == head:
                 return None
-            exclude = [base]
-            if old and repo.try_resolve(old):
-                exclude.append(old)
-            return head, exclude
+            return head, log_exclude(repo, base, old)
         except TrackerError:
             return None  # the branch's own sync meets it again and reports it
+
+
+def log_exclude(repo: GitRepo, base: str, old: str | None) -> list[str]:
+    """What a branch's log leaves out: its base, and the head synced last if git still has it."""
+    return [base, old] if old and repo.try_resolve(old) else [base]

@@ -21,7 +21,7 @@ from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, GitError, RepositoryError, UnknownCommitError
 from tracker.gitio import GitRepo
 from tracker.graph import resolve_reference
-from tracker.ingest.branchlogs import BranchLogs
+from tracker.ingest.branchlogs import BranchLogs, log_exclude
 from tracker.ingest.candidates import prefetch_prefixes, prefix_candidates, subject_candidates
 from tracker.ingest.logrows import (
     COMMIT_COLUMNS,
@@ -448,18 +448,17 @@ class GitSync:
         stats.branch_commits.setdefault(b.name, 0)
         if old == head:
             return
-        exclude = [base_sha]
-        if old and repo.try_resolve(old):
-            if not repo.is_ancestor(old, head):
-                dropped = repo.rev_list(old, [head, base_sha])
-                with self.store.session() as s:
-                    for chunk in chunked(dropped):
-                        s.execute(
-                            delete(BranchCommit).where(
-                                BranchCommit.branch_id == branch_id, BranchCommit.sha.in_(chunk)
-                            )
+        exclude = log_exclude(repo, base_sha, old)
+        if old is not None and old in exclude and not repo.is_ancestor(old, head):
+            # history rewritten: what the old head had and the new one lacks leaves the branch
+            dropped = repo.rev_list(old, [head, base_sha])
+            with self.store.session() as s:
+                for chunk in chunked(dropped):
+                    s.execute(
+                        delete(BranchCommit).where(
+                            BranchCommit.branch_id == branch_id, BranchCommit.sha.in_(chunk)
                         )
-            exclude.append(old)
+                    )
         if self.totals is not None:
             self.totals.expect(b.name, repo.count(head, exclude))
         rules = self._branch_logs.rules
