@@ -8,7 +8,7 @@ equal the heads, tags are unchanged, and every insert ignores keys it already ha
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -247,21 +247,31 @@ class GitSync:
         rules = RowRules(
             self.config.upstream_patterns, self.config.stable_list, True, self.classifier
         )
-        batch: list[CommitRows] = []
         releases: dict[str, tuple[str, int]] | None = None if first else {}
-        for chunk in log_rows(repo, head, exclude, rules):
-            batch += chunk
-            self.progress("mainline", len(chunk))
-            if len(batch) >= _BATCH:
-                releases = self._first_releases() if releases is None else releases
-                next_order = self._store_mainline(
-                    batch, next_order, cursor_name, None, stats, releases
-                )
-                batch = []
-        # The branches' git and parsing run while the last rows and the release tags are stored.
-        self._start_branch_logs(self.config.branches)
-        releases = self._first_releases() if releases is None else releases
-        self._store_mainline(batch, next_order, cursor_name, head, stats, releases)
+        ended = False
+        with contextlib.closing(log_rows(repo, head, exclude, rules)) as rows:
+            while not ended:
+                # Each chunk is inserted as it arrives, so storing keeps pace with git and the
+                # parsing instead of starting once a whole batch is parsed (it then ran on,
+                # alone, long after git had finished); a transaction still spans _BATCH
+                # commits, because each commit of a large one is a WAL checkpoint.
+                with self.store.session() as s:
+                    stored, last = 0, head
+                    for chunk in rows:
+                        releases = self._first_releases() if releases is None else releases
+                        next_order = self._insert_mainline(
+                            s, chunk, next_order, stats, releases, first
+                        )
+                        self.progress("mainline", len(chunk))
+                        stored, last = stored + len(chunk), chunk[-1][0]
+                        if stored >= _BATCH:
+                            break
+                    else:
+                        ended = True
+                        # The branches' git and parsing run while the last rows are committed
+                        # and the release tags stored.
+                        self._start_branch_logs(self.config.branches)
+                    self._cursor(s, cursor_name).cursor = head if ended else last
 
     def _first_releases(self) -> dict[str, tuple[str, int]]:
         """For a first sync, each commit's first release, stored with the commit: setting it
@@ -287,43 +297,40 @@ class GitSync:
                     )
                 )
 
-    def _store_mainline(
+    def _insert_mainline(
         self,
-        batch: Sequence[CommitRows],
+        s: Session,
+        chunk: Sequence[CommitRows],
         order: int,
-        cursor_name: str,
-        head: str | None,
         stats: SyncStats,
         releases: dict[str, tuple[str, int]],
+        first: bool,
     ) -> int:
+        """Insert one chunk of mainline rows in ``s``; the mainline order after it."""
         commits: list[Row] = []
         trailers: list[Row] = []
         topics: list[Row] = []
-        for sha, row, commit_trailers, commit_topics in batch:
+        for sha, row, commit_trailers, commit_topics in chunk:
             commits.append((*row, order, *releases.get(sha, _NO_RELEASE)))
             order += 1
             trailers += commit_trailers
             topics += commit_topics
-        with self.store.session() as s:
-            existing = self._existing(s, [sha for sha, _, _, _ in batch])
-            fresh = [c for c in commits if c[0] not in existing]
-            insert_ignore_tuples(s, Commit, COMMIT_COLUMNS, fresh)
-            if existing:
-                # Commits seen before as stable-only (or dropped by a rewrite) become mainline.
-                for chunk in chunked(list(existing)):
-                    s.execute(
-                        update(Commit)
-                        .where(Commit.sha.in_(chunk), Commit.mainline.is_(False))
-                        .values(mainline=True)
-                    )
-                trailers = [t for t in trailers if t[0] not in existing]
-            insert_ignore_tuples(s, Trailer, TRAILER_COLUMNS, trailers)
-            insert_ignore_tuples(s, CommitTopic, TOPIC_COLUMNS, topics)
-            if batch:
-                self._cursor(s, cursor_name).cursor = head or batch[-1][0]
-            elif head:
-                self._cursor(s, cursor_name).cursor = head
-            stats.mainline_commits += len(fresh)
+        # Into an empty store the log's commits are all new (the log lists each once).
+        existing = set() if first else self._existing(s, [sha for sha, _, _, _ in chunk])
+        fresh = [c for c in commits if c[0] not in existing] if existing else commits
+        insert_ignore_tuples(s, Commit, COMMIT_COLUMNS, fresh)
+        if existing:
+            # Commits seen before as stable-only (or dropped by a rewrite) become mainline.
+            for part in chunked(list(existing)):
+                s.execute(
+                    update(Commit)
+                    .where(Commit.sha.in_(part), Commit.mainline.is_(False))
+                    .values(mainline=True)
+                )
+            trailers = [t for t in trailers if t[0] not in existing]
+        insert_ignore_tuples(s, Trailer, TRAILER_COLUMNS, trailers)
+        insert_ignore_tuples(s, CommitTopic, TOPIC_COLUMNS, topics)
+        stats.mainline_commits += len(fresh)
         return order
 
     def _existing(self, s: Session, shas: Sequence[str]) -> set[str]:
@@ -370,11 +377,19 @@ class GitSync:
                 )
         if self.totals is not None and start < len(wanted):
             self.totals.expect("release tags", len(wanted) - start)
-        tags = (
+        tags: Iterable[tuple[int, str, str, list[str]]] = (
             ((i, name, sha, []) for i, (name, sha) in enumerate(wanted))
             if assigned
             else release_commits(repo, wanted, start)
         )
+        if assigned:
+            # Only the tags are left to record: one transaction, not one per tag.
+            with self.store.session() as s:
+                for i, name, sha, _ in tags:
+                    s.add(Tag(name=name, sha=sha, kind="mainline", branch=None, ordinal=i))
+                    stats.tags += 1
+            self.progress("release tags", len(wanted))
+            return
         for i, name, sha, shas in tags:
             with self.store.session() as s:
                 if _sqlite(s):
@@ -533,8 +548,10 @@ class GitSync:
                     .where(BranchCommit.branch_id == branch_id)
                     .values(release=None)
                 )
-        for i, name, sha, shas in release_commits(repo, wanted, start, [base_sha]):
-            with self.store.session() as s:
+        # One transaction for the branch's new tags: a stable branch gains a few per sync, and
+        # a first sync's hundred commits (each a WAL checkpoint) cost more than the updates.
+        with self.store.session() as s:
+            for i, name, sha, shas in release_commits(repo, wanted, start, [base_sha]):
                 if _sqlite(s):
                     sqlite_executemany(
                         s,
@@ -566,8 +583,19 @@ class GitSync:
         """
         ml_repo = self.repo(self.config.mainline.repository)
         cursor_name = "topics:symbols"
+        regexes = {
+            t.name: rx
+            for t in self.classifier.topics
+            if (rx := self.classifier.symbol_regex(t.name)) is not None
+        }
         with self.store.session() as s:
             cur = self._cursor(s, cursor_name)
+            if not regexes:
+                # Nothing to look for: the candidates are passed over, as checked for nothing
+                # (reading them cost a scan of the history's trailers).
+                top = s.scalar(select(func.max(Commit.mainline_order)))
+                cur.cursor = str(max(top or 0, int(cur.cursor or 0)))
+                return
             done_upto = int(cur.cursor or 0)
             tagged = (
                 select(Trailer.id)
@@ -581,27 +609,21 @@ class GitSync:
             ).all()
         if not rows:
             return
-        regexes = {
-            t.name: rx
-            for t in self.classifier.topics
-            if (rx := self.classifier.symbol_regex(t.name)) is not None
-        }
         found: list[dict[str, Any]] = []
-        if regexes:
-            # One pickaxe pass over all symbols, then per topic only over the few hits.
-            combined = "|".join(regexes.values())
-            hits: set[str] = set()
-            for chunk in chunked([r[0] for r in rows], 2000):
-                hits |= self._skipping_unreadable(
-                    "symbol topics", chunk, partial(_grep, ml_repo, combined), set(), set.union
-                )
-            for name, rx in regexes.items():
-                grep = partial(_grep, ml_repo, rx)
-                for chunk in chunked(sorted(hits), 2000):
-                    for sha in self._skipping_unreadable(
-                        "symbol topics", chunk, grep, set(), set.union
-                    ):
-                        found.append({"sha": sha, "topic": name, "rule": "diff touches a symbol"})
+        # One pickaxe pass over all symbols, then per topic only over the few hits.
+        combined = "|".join(regexes.values())
+        hits: set[str] = set()
+        for chunk in chunked([r[0] for r in rows], 2000):
+            hits |= self._skipping_unreadable(
+                "symbol topics", chunk, partial(_grep, ml_repo, combined), set(), set.union
+            )
+        for name, rx in regexes.items():
+            grep = partial(_grep, ml_repo, rx)
+            for chunk in chunked(sorted(hits), 2000):
+                for sha in self._skipping_unreadable(
+                    "symbol topics", chunk, grep, set(), set.union
+                ):
+                    found.append({"sha": sha, "topic": name, "rule": "diff touches a symbol"})
         with self.store.session() as s:
             insert_ignore(s, CommitTopic, found)
             self._cursor(s, cursor_name).cursor = str(max(r[1] or 0 for r in rows))

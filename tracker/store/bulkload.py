@@ -1,8 +1,8 @@
 """Secondary indexes built once after a first sync's bulk load instead of row by row (SQLite).
 
 A first sync inserts every commit of a history, with its trailers and topics, into tables with
-ten secondary indexes; SQLite keeps each up to date per row, in random key order (shas, subjects,
-path keys). Built afterwards from the loaded table, the same indexes cost a fraction of that.
+ten secondary indexes; SQLite keeps each up to date per row, in random key order for five of them
+(shas, subjects, path keys, trailer values). Built afterwards from the loaded table, the same indexes cost a fraction of that.
 
 The dropped indexes' own ``CREATE INDEX`` statements are kept in a ``sources`` row, committed
 with the drop: a sync killed before it rebuilt them leaves that row behind, and the next sync
@@ -20,6 +20,19 @@ from tracker.store.models import Commit, Source
 
 MARK = "store:deferred-indexes"
 _TABLES = ("commits", "trailers", "commit_topics")
+# Kept through the load: their keys arrive in order (mainline order), are NULL until a later
+# phase (change and patch ids, a commit trailer's Message-ID) or are one of a few topic names,
+# so SQLite appends to them; kept, they cost the load nothing measurable, and rebuilt after it
+# they cost 0.18 s of a 45,000-commit first sync.
+_KEPT = frozenset(
+    {
+        "ix_commits_mainline_order",
+        "ix_commits_change_id",
+        "ix_commits_patch_id",
+        "ix_trailers_message_id",
+        "ix_commit_topics_topic",
+    }
+)
 
 
 def defer_indexes(store: Store) -> bool:
@@ -38,7 +51,7 @@ def defer_indexes(store: Store) -> bool:
             f"AND tbl_name IN ({marks}) ORDER BY name",
             _TABLES,
         )
-        indexes = [(str(name), str(sql)) for name, sql in found]
+        indexes = [(str(name), str(sql)) for name, sql in found if name not in _KEPT]
         if not indexes:
             return False
         s.add(Source(name=MARK, kind="store", cursor=json.dumps([sql for _, sql in indexes])))
