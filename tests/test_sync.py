@@ -14,7 +14,7 @@ from tracker import usecases
 from tracker.config import load_config
 from tracker.errors import RepositoryError
 from tracker.sampleworld.demo import write_demo_config
-from tracker.store.models import Base, BranchCommit, Commit, Edge, SyncRun
+from tracker.store.models import Base, BranchCommit, Commit, CommitTopic, Edge, Source, SyncRun
 
 
 def _counts(sy: Synced) -> dict[str, int]:
@@ -216,3 +216,53 @@ def test_malformed_fixes_tag_resolves_flagged_with_how(synced: Synced) -> None:
     assert "repaired (quoted subject without parentheses)" in edge.evidence
     # The sync that changed the store left planner statistics behind.
     assert analysed
+
+
+def test_a_fix_whose_diff_touches_a_topic_symbol_joins_the_topic(synced: Synced) -> None:
+    repo = synced.world.path
+    culprit = _git(repo, "rev-parse", "master~3")
+    _git(repo, "checkout", "-q", "master")
+    (repo / "drivers").mkdir(exist_ok=True)
+    (repo / "drivers" / "pager.c").write_text("void pager(void) { arch_enter_lazy_mmu_mode(); }\n")
+    _git(repo, "add", "drivers/pager.c")
+    # Neither its path nor its subject is the lazy MMU topic's: only its diff names the symbol.
+    _git(repo, "commit", "-qm", f'drivers: pager batching\n\nFixes: {culprit[:12]} ("x")')
+    plain = repo / "drivers" / "plain.c"
+    plain.write_text("void plain(void) { arch_enter_lazy_mmu_mode(); }\n")
+    _git(repo, "add", "drivers/plain.c")
+    _git(repo, "commit", "-qm", "drivers: plain change")  # no Fixes: or Cc: stable, not looked at
+    usecases.sync(synced.config, synced.store)
+    fix, other = _git(repo, "rev-parse", "HEAD~1"), _git(repo, "rev-parse", "HEAD")
+    with synced.store.session() as s:
+        rules = dict(
+            s.execute(
+                select(CommitTopic.sha, CommitTopic.rule).where(
+                    CommitTopic.topic == "lazy-mmu", CommitTopic.sha.in_((fix, other))
+                )
+            ).all()
+        )
+        order = s.scalar(select(Commit.mainline_order).where(Commit.sha == fix))
+        cursor = s.scalar(select(Source.cursor).where(Source.name == "topics:symbols"))
+    assert rules == {fix: "diff touches a symbol"}
+    assert cursor == str(order)  # the last candidate looked at
+
+
+def test_without_topic_symbols_the_symbol_pass_only_moves_its_cursor(
+    world_dir: tuple[object, Path],
+) -> None:
+    _, root = world_dir
+    path = write_demo_config(root)
+    text_ = path.read_text()
+    path.write_text(
+        text_[: text_.index("[[topics]]")] + '[[topics]]\nname = "all"\npaths = ["*"]\n'
+    )
+    cfg = load_config(path)
+    store = usecases.open_store(cfg)
+    usecases.sync(cfg, store)
+    with store.session() as s:
+        top = s.scalar(select(func.max(Commit.mainline_order)))
+        cursor = s.scalar(select(Source.cursor).where(Source.name == "topics:symbols"))
+        rules = set(s.scalars(select(CommitTopic.rule).where(CommitTopic.topic == "all")))
+    store.close()
+    assert top and cursor == str(top)
+    assert rules and not any("symbol" in r for r in rules)
