@@ -11,7 +11,8 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from tests.gitutil import commit_files, init_repo
 from tracker import usecases
@@ -25,7 +26,7 @@ from tracker.ingest.logrows import RowRules, log_rows
 from tracker.sampleworld.demo import write_demo_config
 from tracker.store import bulkload
 from tracker.store.db import Store
-from tracker.store.models import Base, Source
+from tracker.store.models import Base, Source, Trailer
 from tracker.topics import TopicClassifier
 
 MESSAGES = [
@@ -252,3 +253,25 @@ def test_a_worker_whose_parent_is_killed_ends_instead_of_holding_on(tmp_path: Pa
     while not _gone(worker):
         assert time.monotonic() < deadline, "the worker outlived its parent"
         time.sleep(0.05)
+
+
+def test_references_go_unchecked_only_in_the_loading_session(
+    world_dir: tuple[object, Path],
+) -> None:
+    """The first load skips SQLite's foreign key checks; every later session has them back."""
+    _, root = world_dir
+    cfg = load_config(write_demo_config(root))
+    store = usecases.open_store(cfg)
+    usecases.sync(cfg, store)
+    orphan = Trailer(commit_sha="f" * 40, kind="fixes", value="0123456789ab")
+    with store.session() as s:
+        bulkload.unchecked_references(s)
+        assert s.execute(text("PRAGMA foreign_keys")).scalar() == 0
+        s.add(orphan)
+        s.flush()
+        s.rollback()
+    for _ in range(3):  # whichever pooled connection a session gets
+        with pytest.raises(IntegrityError), store.session() as s:
+            assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            s.add(Trailer(commit_sha="f" * 40, kind="fixes", value="0123456789ab"))
+    store.close()

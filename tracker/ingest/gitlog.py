@@ -35,7 +35,7 @@ from tracker.ingest.logrows import (
 from tracker.ingest.releases import Tags, release_commits, release_tags
 from tracker.pathkey import NO_PATHS, paths_key
 from tracker.progress import Reporter
-from tracker.store.bulkload import defer_indexes, restore_indexes
+from tracker.store.bulkload import defer_indexes, restore_indexes, unchecked_references
 from tracker.store.db import Store
 from tracker.store.models import (
     Branch,
@@ -256,6 +256,8 @@ class GitSync:
                 # alone, long after git had finished); a transaction still spans _BATCH
                 # commits, because each commit of a large one is a WAL checkpoint.
                 with self.store.session() as s:
+                    if first:
+                        unchecked_references(s)
                     stored, last = 0, head
                     for chunk in rows:
                         releases = self._first_releases() if releases is None else releases

@@ -44,6 +44,13 @@ def _sqlite_pragmas(busy_ms: int, read_only: bool, dbapi_conn: Any, _record: Any
     cur.close()
 
 
+def _references_checked(dbapi_conn: Any, _record: Any) -> None:
+    """Every connection goes back to the pool checking foreign keys again, whatever a bulk
+    load (see :func:`tracker.store.bulkload.unchecked_references`) turned off."""
+    if dbapi_conn is not None:
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (None for other databases and in-memory ones)."""
     if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
@@ -86,6 +93,7 @@ def make_engine(url: str, busy_timeout: float = 30.0, read_only: bool | None = N
     if engine.dialect.name == "sqlite":
         pragmas = partial(_sqlite_pragmas, int(busy_timeout * 1000), read_only)
         event.listen(engine, "connect", pragmas)
+        event.listen(engine, "checkin", _references_checked)
     return engine
 
 
