@@ -224,17 +224,14 @@ def _compile(patterns: Sequence[str]) -> Sequence[re.Pattern[str]]:
 _DEFAULT_COMPILED = _compile(DEFAULT_UPSTREAM_PATTERNS)
 
 
-def _line_of_first(message: str, low: str, keywords: Sequence[str]) -> int:
-    """Where the line holding the first of ``keywords`` starts (the message's end if none
-    does): a trailer pattern anchored at line starts is tried at every character by ``re``,
-    so it runs from there. ``low`` is ``message`` lower-cased; where that changed its length
-    (a few non-ASCII letters do), offsets in one are not offsets in the other: from 0 then."""
-    found = [i for i in (low.find(k) for k in keywords) if i >= 0]
-    if not found:
-        return len(message)
+def _line_of_first(message: str, low: str, first: int) -> int:
+    """Where the line holding offset ``first`` of ``low`` starts: a trailer pattern anchored
+    at line starts is tried at every character by ``re``, so it runs from there. ``low`` is
+    ``message`` lower-cased; where that changed its length (a few non-ASCII letters do),
+    offsets in one are not offsets in the other: from 0 then."""
     if len(low) != len(message):
         return 0
-    return message.rfind("\n", 0, min(found)) + 1
+    return message.rfind("\n", 0, first) + 1
 
 
 def parse_trailers(
@@ -298,29 +295,33 @@ def parse_trailers(
 
     links: list[str] = []
     msgids: list[str] = []
-    for m in _LINK_RE.finditer(message, _line_of_first(message, low, ("link:", "closes:"))):
-        url = m.group("url")
-        links.append(url)
-        msgid = msgid_from_link(url)
-        if msgid and msgid not in msgids:
-            msgids.append(msgid)
-    for m in _MSGID_TRAILER_RE.finditer(message) if "message-id:" in low else ():
-        if m.group("msgid") not in msgids:
-            msgids.append(m.group("msgid"))
+    # (Written out rather than as generators: this runs once per commit of a history.)
+    link, closes = low.find("link:"), low.find("closes:")
+    if link >= 0 or closes >= 0:
+        first = link if closes < 0 else closes if link < 0 else min(link, closes)
+        for m in _LINK_RE.finditer(message, _line_of_first(message, low, first)):
+            url = m.group("url")
+            links.append(url)
+            msgid = msgid_from_link(url)
+            if msgid and msgid not in msgids:
+                msgids.append(msgid)
+    if "message-id:" in low:
+        for m in _MSGID_TRAILER_RE.finditer(message):
+            if m.group("msgid") not in msgids:
+                msgids.append(m.group("msgid"))
 
-    noms = tuple(
-        _nomination(m.group("addr"), m.group("note"))
-        for m in (
-            _cc_stable_re(stable_list).finditer(message)
-            if ("stable" in low or stable_list is not DEFAULT_STABLE_LIST)
-            else ()
+    noms: tuple[StableNomination, ...] = ()
+    if "stable" in low or stable_list is not DEFAULT_STABLE_LIST:
+        noms = tuple(
+            _nomination(m.group("addr"), m.group("note"))
+            for m in _cc_stable_re(stable_list).finditer(message)
         )
-    )
-    cherry = tuple(
-        m.group("sha").lower()
-        for m in (_CHERRY_RE.finditer(message) if "cherry picked" in low else ())
-    )
+    cherry: tuple[str, ...] = ()
+    if "cherry picked" in low:
+        cherry = tuple(m.group("sha").lower() for m in _CHERRY_RE.finditer(message))
 
+    if not (fixes or upstream or deps or links or msgids or noms or reverts or cherry or invalid):
+        return _NONE  # most commits of a history: no tuples, no dataclass to build
     return Trailers(
         fixes=tuple(fixes),
         upstream=upstream,
@@ -334,3 +335,6 @@ def parse_trailers(
         cherry_picked_from=cherry,
         invalid=tuple(invalid),
     )
+
+
+_NONE = Trailers()

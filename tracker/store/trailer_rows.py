@@ -32,33 +32,31 @@ def trailer_tuples(t: Trailers, commit_sha: str) -> list[tuple[str, None, str, s
 
 
 def _references(t: Trailers) -> list[tuple[str, str, str | None, str | None]]:
+    # Appends written out (no helper per call): a first sync runs this for every commit.
     refs: list[tuple[str, str, str | None, str | None]] = []
-
-    def add(kind: str, value: str, subject: str | None = None, note: str | None = None) -> None:
-        refs.append((kind, value[:998], subject, note))
-
     for f in t.fixes:
         # A malformed tag read anyway says how, so every edge built from it can say so too.
-        add("fixes", f.sha, f.subject, json.dumps({"repaired": f.repair}) if f.repair else None)
+        note = json.dumps({"repaired": f.repair}) if f.repair else None
+        refs.append(("fixes", f.sha[:998], f.subject, note))
     for d in t.stable_dep_of:
-        add("stable-dep-of", d.sha, d.subject)
+        refs.append(("stable-dep-of", d.sha[:998], d.subject, None))
     if t.upstream:
-        add("upstream", t.upstream, None, t.upstream_rule)
+        refs.append(("upstream", t.upstream[:998], None, t.upstream_rule))
     for r in t.reverts:
-        add("reverts", r)
+        refs.append(("reverts", r[:998], None, None))
     for r in t.reverts_upstream:
-        add("reverts-upstream", r)
+        refs.append(("reverts-upstream", r[:998], None, None))
     for m in t.link_msgids:
-        add("link", m)
+        refs.append(("link", m[:998], None, None))
     for n in t.cc_stable:
-        note = {
+        nomination = {
             "min_version": list(n.min_version) if n.min_version else None,
             "prerequisite": n.prerequisite.sha if n.prerequisite else None,
             "noautosel": n.noautosel,
         }
-        add("cc-stable", n.address, n.note, json.dumps(note))
+        refs.append(("cc-stable", n.address[:998], n.note, json.dumps(nomination)))
     for bad in t.invalid:
-        add("invalid", bad)
+        refs.append(("invalid", bad[:998], None, None))
     return refs
 
 
