@@ -220,9 +220,6 @@ def _work(
     # With the parent's end of the pipe closed here too, a parent that dies (even by SIGKILL)
     # makes the next send fail, and this process ends instead of keeping the run's lock.
     parents_end.close()
-    # Parsing makes tuples and strings, never cycles: the collector would only walk them, a
-    # sixth of the parsing time, in a process that ends with the log.
-    gc.disable()
     try:
         for chunk in _chunks(repo.log(include, exclude), rules):
             out.send_bytes(marshal.dumps(("rows", chunk)))
