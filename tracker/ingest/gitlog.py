@@ -36,6 +36,7 @@ from tracker.ingest.releases import Tags, release_commits, release_tags
 from tracker.pathkey import NO_PATHS, paths_key
 from tracker.progress import Reporter
 from tracker.store.bulkload import defer_indexes, restore_indexes, unchecked_references
+from tracker.store.checkpoints import background_checkpoints
 from tracker.store.db import Store
 from tracker.store.models import (
     Branch,
@@ -61,6 +62,7 @@ from tracker.topics import TopicClassifier
 
 Progress = Callable[[str, int], None]
 _BATCH = 20000
+_EDGE_COLUMNS = ("kind", "src", "dst_raw", "dst", "rule", "evidence", "flagged")
 _NO_RELEASE = (None, None)  # first_release, release_index of a commit not (yet) placed
 
 
@@ -103,6 +105,7 @@ class GitSync:
         branch_rules = RowRules(config.upstream_patterns, config.stable_list, False)
         self._branch_logs = BranchLogs(store, branch_rules)
         self._next_branch: Sequence[BranchConfig] = ()
+        self._bulk = False  # a first load (see _sync_commits)
         self.problems: list[str] = []
 
     def repo(self, name: str) -> GitRepo:
@@ -119,18 +122,8 @@ class GitSync:
             run = SyncRun(source="git", started_at=_now(), status="running", added=0)
             s.add(run)
         try:
-            with _phase("fetch"):
-                if fetch:
-                    for rc in self.config.repositories.values():
-                        if rc.remote:
-                            self.repo(rc.name).fetch(rc.remote)
-            self._sync_commits(stats)
-            with _phase("symbol topics"):
-                self.sync_symbol_topics()
-            with _phase("patch-ids"):
-                self.sync_patch_ids(stats)
-            with _phase("edges"):
-                self.resolve_edges(stats)
+            with background_checkpoints(self.store):
+                self._sync_all(fetch, stats)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             with self.store.session() as s:
@@ -147,11 +140,26 @@ class GitSync:
                     r.error = f"{len(stats.problems)} skipped: " + "; ".join(stats.problems[:5])
         return stats
 
+    def _sync_all(self, fetch: bool, stats: SyncStats) -> None:
+        with _phase("fetch"):
+            if fetch:
+                for rc in self.config.repositories.values():
+                    if rc.remote:
+                        self.repo(rc.name).fetch(rc.remote)
+        self._sync_commits(stats)
+        with _phase("symbol topics"):
+            self.sync_symbol_topics()
+        with _phase("patch-ids"):
+            self.sync_patch_ids(stats)
+        with _phase("edges"):
+            self.resolve_edges(stats)
+
     def _sync_commits(self, stats: SyncStats) -> None:
         """The phases that store commits; into an empty store they load with its secondary
         indexes dropped, rebuilt when they are done (or by the next run, after a kill)."""
         restore_indexes(self.store)
         deferred = defer_indexes(self.store)
+        self._bulk = deferred
         try:
             with _phase("mainline"):
                 self.sync_mainline(stats)
@@ -495,6 +503,8 @@ class GitSync:
         # The next branch's git and parsing run while these rows are stored.
         self._start_branch_logs(self._next_branch)
         with self.store.session() as s:
+            if self._bulk:
+                unchecked_references(s)  # trailers and members follow the commits they name
             existing = self._existing(s, [c[0] for c in commits])
             insert_ignore_tuples(
                 s, Commit, COMMIT_COLUMNS, [c for c in commits if c[0] not in existing]
@@ -797,19 +807,26 @@ class GitSync:
                 )
             )
             orphans = [(sha, pid) for sha, pid, up, ml in rows if pid and up is None and not ml]
-            for sha, pid in orphans:
-                match = s.scalars(
-                    select(Commit.sha)
-                    .where(Commit.patch_id == pid, Commit.mainline.is_(True))
-                    .order_by(Commit.mainline_order)
-                ).first()
-                if match:
-                    s.execute(
-                        update(Commit)
-                        .where(Commit.sha == sha)
-                        .values(upstream_sha=match, upstream_rule="patch-id")
+            # The earliest mainline commit with each patch-id, a query per few hundred orphans
+            # (one per orphan was a tenth of a first sync's patch-id pass).
+            earliest: dict[str, tuple[int, str]] = {}
+            for chunk in chunked(sorted({pid for _, pid in orphans})):
+                for sha, pid, order in s.execute(
+                    select(Commit.sha, Commit.patch_id, Commit.mainline_order).where(
+                        Commit.patch_id.in_(chunk), Commit.mainline.is_(True)
                     )
-                    stats.patch_id_links += 1
+                ):
+                    key = (-1 if order is None else order, sha)
+                    if pid is not None and (pid not in earliest or key < earliest[pid]):
+                        earliest[pid] = key
+            links = [
+                {"sha": sha, "upstream_sha": earliest[pid][1], "upstream_rule": "patch-id"}
+                for sha, pid in orphans
+                if pid in earliest
+            ]
+            if links:
+                s.execute(update(Commit), links)
+            stats.patch_id_links += len(links)
 
     # -- edges -----------------------------------------------------------------------------
 
@@ -861,7 +878,7 @@ class GitSync:
                 if pending
                 else {}
             )
-            new_rows: list[dict[str, Any]] = []
+            new_rows: list[Row] = []
             known = prefetch_prefixes(s, {raw.strip().lower() for _, _, raw, _, _ in pending})
             for src, kind, raw, subject, note in pending:
                 assert src is not None
@@ -875,17 +892,7 @@ class GitSync:
                 res = replace(res, evidence=evidence, flagged=flagged)
                 edge = unresolved.get((kind, src, raw))
                 if edge is None:
-                    new_rows.append(
-                        {
-                            "kind": kind,
-                            "src": src,
-                            "dst_raw": raw,
-                            "dst": res.dst,
-                            "rule": res.rule,
-                            "evidence": res.evidence,
-                            "flagged": res.flagged,
-                        }
-                    )
+                    new_rows.append((kind, src, raw, res.dst, res.rule, res.evidence, res.flagged))
                 elif res.dst is not None:
                     edge.dst, edge.rule, edge.evidence, edge.flagged = (
                         res.dst,
@@ -916,18 +923,18 @@ class GitSync:
                     else f"{sha[:12]} says it is upstream commit {upstream[:12]}"
                 )
                 new_rows.append(
-                    {
-                        "kind": "backport-of",
-                        "src": sha,
-                        "dst_raw": upstream,
-                        "dst": upstream,
-                        "rule": rule or "upstream-reference",
-                        "evidence": evidence,
-                        "flagged": False,
-                    }
+                    (
+                        "backport-of",
+                        sha,
+                        upstream,
+                        upstream,
+                        rule or "upstream-reference",
+                        evidence,
+                        False,
+                    )
                 )
             s.flush()
-            insert_ignore(s, Edge, new_rows)
+            insert_ignore_tuples(s, Edge, _EDGE_COLUMNS, new_rows)
             cursor.cursor = str(top)
             stats.edges += len(new_rows)
 

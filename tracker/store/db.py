@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # SQL, so that alembic (a fifth of a plan's start-up) is imported only when there is work for it;
 # tests/test_migrations.py keeps it equal to alembic's head.
 SCHEMA_REVISION = "0009s"
+# SQLite's default: a commit that leaves the write-ahead log this many pages long checkpoints it.
+WAL_CHECKPOINT_PAGES = 1000
 
 
 def _sqlite_pragmas(busy_ms: int, read_only: bool, dbapi_conn: Any, _record: Any) -> None:
@@ -158,6 +160,13 @@ class Store:
                 )
             upgrade(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # The log's size, in pages, at which a commit checkpoints it (see store.checkpoints).
+        self.checkpoint_pages = WAL_CHECKPOINT_PAGES
+        if self.engine.dialect.name == "sqlite" and not self.read_only:
+            event.listen(self.engine, "checkout", self._checkpoint_threshold)
+
+    def _checkpoint_threshold(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={self.checkpoint_pages:d}")
 
     @contextmanager
     def session(self) -> Iterator[Session]:
