@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import functools
 import io
+import os
 import queue
 import re
 import subprocess
@@ -273,12 +274,16 @@ class GitRepo:
     def _popen(self, args: list[str], *, stdin: bool = False) -> subprocess.Popen[bytes]:
         # Streams use Popen directly: GitPython's process wrapper kills the child when it is
         # garbage-collected, which can happen while we are still reading its output.
+        # GIT_FLUSH=0: into a pipe git flushes after every commit unless told not to; a log of
+        # 45,000 commits was 45,000 writes, each waking the reader (1.3 s of system time in the
+        # reader, a sixth of a first sync's CPU). We read to the end, so whole buffers will do.
         return subprocess.Popen(
             args,
             cwd=self.repo.git_dir if self.repo.bare else self.repo.working_tree_dir,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env={**os.environ, "GIT_FLUSH": "0"},
         )
 
     def commit_patch(self, sha: str) -> str:
