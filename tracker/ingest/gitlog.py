@@ -33,9 +33,15 @@ from tracker.ingest.logrows import (
     log_rows,
 )
 from tracker.ingest.releases import Tags, release_commits, release_tags
+from tracker.ingest.stabletags import read_new_tags, store_new_tags
 from tracker.pathkey import NO_PATHS, paths_key
 from tracker.progress import Reporter
-from tracker.store.bulkload import defer_indexes, restore_indexes, unchecked_references
+from tracker.store.bulkload import (
+    defer_indexes,
+    restore_indexes,
+    restored_beside,
+    unchecked_references,
+)
 from tracker.store.checkpoints import background_checkpoints
 from tracker.store.db import Store
 from tracker.store.models import (
@@ -169,7 +175,8 @@ class GitSync:
                 with _phase(f"branch {b.name}"):
                     self._next_branch = self.config.branches[i + 1 : i + 2]
                     self.sync_branch(b, stats)
-                    self.sync_stable_tags(b, stats)
+            with _phase("stable tags"):
+                self.sync_stable_tags(stats, build_indexes=deferred)
         except Exception:
             if deferred:
                 # The failure is what the caller must hear about; a rebuild that fails too is
@@ -534,56 +541,16 @@ class GitSync:
             row2.head_sha, row2.synced_at = head, _now()
             stats.branch_commits[b.name] += after - before
 
-    def sync_stable_tags(self, b: BranchConfig, stats: SyncStats) -> None:
-        repo = self.repo(b.repository)
-        wanted = release_tags(repo, b.stable_tag_pattern)
-        with self.store.session() as s:
-            branch = s.scalar(select(Branch).where(Branch.name == b.name))
-            assert branch is not None
-            branch_id, base_sha = branch.id, branch.base_sha or ""
-            known = [
-                (t.name, t.sha)
-                for t in s.scalars(
-                    select(Tag)
-                    .where(Tag.kind == "stable", Tag.branch == b.name)
-                    .order_by(Tag.ordinal)
-                )
+    def sync_stable_tags(self, stats: SyncStats, build_indexes: bool = False) -> None:
+        """Every branch's new stable tags. Reading them (a git process per tag) writes nothing,
+        so the indexes a first load deferred are built meanwhile, by a thread of their own:
+        SQLite builds them with the GIL released, on the core git leaves idle."""
+        with restored_beside(self.store) if build_indexes else contextlib.nullcontext():
+            found = [
+                read_new_tags(self.store, self.repo(b.repository), b) for b in self.config.branches
             ]
-        if wanted[: len(known)] == known:
-            start = len(known)
-        else:
-            start = 0
-            with self.store.session() as s:
-                s.execute(delete(Tag).where(Tag.kind == "stable", Tag.branch == b.name))
-                s.execute(
-                    update(BranchCommit)
-                    .where(BranchCommit.branch_id == branch_id)
-                    .values(release=None)
-                )
-        # One transaction for the branch's new tags: a stable branch gains a few per sync, and
-        # a first sync's hundred commits (each a WAL checkpoint) cost more than the updates.
-        with self.store.session() as s:
-            for i, name, sha, shas in release_commits(repo, wanted, start, [base_sha]):
-                if _sqlite(s):
-                    sqlite_executemany(
-                        s,
-                        "UPDATE branch_commits SET release = ? "
-                        "WHERE branch_id = ? AND sha = ? AND release IS NULL",
-                        [(name, branch_id, c) for c in shas],
-                    )
-                else:
-                    for chunk in chunked(shas):
-                        s.execute(
-                            update(BranchCommit)
-                            .where(
-                                BranchCommit.branch_id == branch_id,
-                                BranchCommit.sha.in_(chunk),
-                                BranchCommit.release.is_(None),
-                            )
-                            .values(release=name)
-                        )
-                s.add(Tag(name=name, sha=sha, kind="stable", branch=b.name, ordinal=i))
-                stats.tags += 1
+        for b, new in zip(self.config.branches, found, strict=True):
+            stats.tags += store_new_tags(self.store, b, new)
 
     # -- topics by symbol ------------------------------------------------------------------
 

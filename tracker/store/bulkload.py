@@ -12,7 +12,10 @@ rebuilds them first. The schema after a first sync is then exactly the migrated 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -73,6 +76,28 @@ def restore_indexes(store: Store) -> None:
         for sql in json.loads(saved):
             s.connection().exec_driver_sql(str(sql))
         s.execute(delete(Source).where(Source.name == MARK))
+
+
+@contextlib.contextmanager
+def restored_beside(store: Store) -> Iterator[None]:
+    """:func:`restore_indexes` in a thread of its own while the block runs; the block must
+    only read (the rebuild holds SQLite's write lock). Its failure is raised at the end."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            restore_indexes(store)
+        except BaseException as exc:  # raised in the syncing thread, below
+            failed.append(exc)
+
+    builder = threading.Thread(target=run, name="restore-indexes", daemon=True)
+    builder.start()
+    try:
+        yield
+    finally:
+        builder.join()
+    if failed:
+        raise failed[0]
 
 
 def unchecked_references(s: Session) -> None:
