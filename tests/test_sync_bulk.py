@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.gitutil import commit_files, init_repo
 from tracker import usecases
 from tracker.config import TopicConfig, load_config
-from tracker.errors import GitError, RepositoryError
+from tracker.errors import GitError, RepositoryError, StoreError
 from tracker.gitio import GitRepo
 from tracker.ingest import logrows
 from tracker.ingest.branchlogs import BranchLogs
@@ -274,4 +274,27 @@ def test_references_go_unchecked_only_in_the_loading_session(
         with pytest.raises(IntegrityError), store.session() as s:
             assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
             s.add(Trailer(commit_sha="f" * 40, kind="fixes", value="0123456789ab"))
+    store.close()
+
+
+def test_indexes_rebuilt_beside_a_reading_block_are_there_after_it_and_a_failure_is_raised(
+    world_dir: tuple[object, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, root = world_dir
+    cfg = load_config(write_demo_config(root))
+    store = usecases.open_store(cfg)
+    migrated = _schema(store)
+    assert bulkload.defer_indexes(store)
+    # Reads go on while the thread holds the write lock.
+    with bulkload.restored_beside(store), store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Source)) == 1
+    assert _schema(store) == migrated
+    assert bulkload.defer_indexes(store)
+
+    def broken(_store: Store) -> None:
+        raise StoreError("disk full while building an index")
+
+    monkeypatch.setattr(bulkload, "restore_indexes", broken)
+    with pytest.raises(StoreError, match="disk full"), bulkload.restored_beside(store):
+        pass
     store.close()
