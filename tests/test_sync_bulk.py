@@ -7,6 +7,7 @@ half way, then run again) must be exactly the migrated one.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from pathlib import Path
 
@@ -298,3 +299,18 @@ def test_indexes_rebuilt_beside_a_reading_block_are_there_after_it_and_a_failure
     with pytest.raises(StoreError, match="disk full"), bulkload.restored_beside(store):
         pass
     store.close()
+
+
+def test_the_collector_pause_ends_with_the_block_and_keeps_a_disabled_collector_off() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), logrows.collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a failed load")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with logrows.collector_paused():
+            pass
+        assert not gc.isenabled()  # whoever turned it off turns it back on
+    finally:
+        gc.enable()

@@ -30,6 +30,7 @@ from tracker.ingest.logrows import (
     CommitRows,
     Row,
     RowRules,
+    collector_paused,
     log_rows,
 )
 from tracker.ingest.releases import Tags, release_commits, release_tags
@@ -264,7 +265,7 @@ class GitSync:
         )
         releases: dict[str, tuple[str, int]] | None = None if first else {}
         ended = False
-        with contextlib.closing(log_rows(repo, head, exclude, rules)) as rows:
+        with collector_paused(), contextlib.closing(log_rows(repo, head, exclude, rules)) as rows:
             while not ended:
                 # Each chunk is inserted as it arrives, so storing keeps pace with git and the
                 # parsing instead of starting once a whole batch is parsed (it then ran on,
