@@ -5,13 +5,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tracker.config import TopicConfig
 
 
-@dataclass(frozen=True)
-class TopicMatch:
+class TopicMatch(NamedTuple):  # one per commit of a history in a first sync: a cheap tuple
     topic: str
     rule: str
 

@@ -103,7 +103,7 @@ def commit_rows(e: LogEntry, rules: RowRules) -> CommitRows:
         None,
     )
     topics = [(e.sha, m.topic, m.rule) for m in matches]
-    return e.sha, row, list(trailer_tuples(t, e.sha)), topics
+    return e.sha, row, trailer_tuples(t, e.sha), topics
 
 
 def _chunks(entries: Iterable[LogEntry], rules: RowRules) -> Iterator[list[CommitRows]]:
