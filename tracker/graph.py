@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tracker.parse.trailers import HEX_RE
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # made per commit a first sync's Fixes: could name
     sha: str
     subject: str
     mainline: bool
@@ -103,7 +103,12 @@ def resolve_reference(
         return Resolution(None, "unknown", f"{sha} is not a known commit", True)
 
     found = cands[0]
-    if quoted_subject and normalise_subject(quoted_subject) != normalise_subject(found.subject):
+    # Equal text normalises equally: the usual tag quotes the subject exactly.
+    if (
+        quoted_subject
+        and quoted_subject != found.subject
+        and normalise_subject(quoted_subject) != normalise_subject(found.subject)
+    ):
         hit = _by_subject(quoted_subject, by_subject)
         if hit and hit.sha != found.sha:
             return Resolution(

@@ -33,7 +33,11 @@ def prefetch_prefixes(s: Session, prefixes: set[str]) -> dict[str, list[Candidat
                 if sha[:n] in mine:
                     found[sha[:n]].append(Candidate(sha, subject, mainline))
     # As the one-prefix query answers: the first three in sha order (its index range scan).
-    return {p: sorted(c, key=lambda x: x.sha)[:3] for p, c in found.items()}
+    return {p: c if len(c) < 2 else sorted(c, key=_sha)[:3] for p, c in found.items()}
+
+
+def _sha(c: Candidate) -> str:
+    return c.sha
 
 
 _HEXDIGITS = frozenset("0123456789abcdef")
