@@ -39,7 +39,7 @@ _RAW_PATHS = ("-c", "core.quotePath=false")
 
 class LogEntry(NamedTuple):
     """One commit of a streamed log. A named tuple, not a dataclass: a first sync makes one
-    per commit of a history, and a tuple is made in a third of the time."""
+    per commit of a history, and a tuple is made in a fifth of the time (0.4 against 2 us)."""
 
     sha: str
     parents: tuple[str, ...]
@@ -277,8 +277,8 @@ class GitRepo:
         # Streams use Popen directly: GitPython's process wrapper kills the child when it is
         # garbage-collected, which can happen while we are still reading its output.
         # GIT_FLUSH=0: into a pipe git flushes after every commit unless told not to; a log of
-        # 45,000 commits was 45,000 writes, each waking the reader (1.3 s of system time in the
-        # reader, a sixth of a first sync's CPU). We read to the end, so whole buffers will do.
+        # 45,000 commits was 45,000 writes, and a reader keeping up with git woke for each
+        # (1.3 s of system time against 0.3 s). We read to the end, so whole buffers will do.
         return subprocess.Popen(
             args,
             cwd=self.repo.git_dir if self.repo.bare else self.repo.working_tree_dir,
