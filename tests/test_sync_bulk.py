@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.gitutil import commit_files, init_repo
 from tracker import usecases
-from tracker.config import TopicConfig, load_config
+from tracker.config import Config, TopicConfig, load_config
 from tracker.errors import GitError, RepositoryError, StoreError
+from tracker.gcpause import collector_paused
 from tracker.gitio import GitRepo
 from tracker.ingest import logrows
 from tracker.ingest.branchlogs import BranchLogs
@@ -37,6 +38,12 @@ MESSAGES = [
     'Revert "x"\n\nThis reverts commit 0123456789abcdef0123456789abcdef01234567.',
     "sparc: fix\n\ncommit 0123456789abcdef0123456789abcdef01234567 upstream.\n\nSigned-off-by: A",
 ]
+
+
+def _demo_store(world_dir: tuple[object, Path]) -> tuple[Config, Store]:
+    """The demo world's configuration and its store, migrated and empty."""
+    cfg = load_config(write_demo_config(world_dir[1]))
+    return cfg, usecases.open_store(cfg)
 
 
 def _history(tmp_path: Path, n: int = 11) -> tuple[GitRepo, str]:
@@ -185,9 +192,7 @@ def test_a_failed_first_sync_rebuilds_the_indexes_before_it_reports(
 def test_a_branch_log_started_ahead_is_used_only_if_the_guess_was_right(
     world_dir: tuple[object, Path],
 ) -> None:
-    _, root = world_dir
-    cfg = load_config(write_demo_config(root))
-    store = usecases.open_store(cfg)
+    cfg, store = _demo_store(world_dir)
     b = cfg.branches[0]
     repo = GitRepo(cfg.repositories[b.repository].path)
     base, head = repo.resolve(b.base), repo.resolve(b.ref)
@@ -260,9 +265,7 @@ def test_references_go_unchecked_only_in_the_loading_session(
     world_dir: tuple[object, Path],
 ) -> None:
     """The first load skips SQLite's foreign key checks; every later session has them back."""
-    _, root = world_dir
-    cfg = load_config(write_demo_config(root))
-    store = usecases.open_store(cfg)
+    cfg, store = _demo_store(world_dir)
     usecases.sync(cfg, store)
     orphan = Trailer(commit_sha="f" * 40, kind="fixes", value="0123456789ab")
     with store.session() as s:
@@ -281,9 +284,7 @@ def test_references_go_unchecked_only_in_the_loading_session(
 def test_indexes_rebuilt_beside_a_reading_block_are_there_after_it_and_a_failure_is_raised(
     world_dir: tuple[object, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, root = world_dir
-    cfg = load_config(write_demo_config(root))
-    store = usecases.open_store(cfg)
+    _, store = _demo_store(world_dir)
     migrated = _schema(store)
     assert bulkload.defer_indexes(store)
     # Reads go on while the thread holds the write lock.
@@ -303,13 +304,13 @@ def test_indexes_rebuilt_beside_a_reading_block_are_there_after_it_and_a_failure
 
 def test_the_collector_pause_ends_with_the_block_and_keeps_a_disabled_collector_off() -> None:
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), logrows.collector_paused():
+    with pytest.raises(RuntimeError), collector_paused():
         assert not gc.isenabled()
         raise RuntimeError("a failed load")
     assert gc.isenabled()
     gc.disable()
     try:
-        with logrows.collector_paused():
+        with collector_paused():
             pass
         assert not gc.isenabled()  # whoever turned it off turns it back on
     finally:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from tracker.config import BranchConfig, Config
 from tracker.errors import ConfigError, GitError, RepositoryError, UnknownCommitError
+from tracker.gcpause import collector_paused
 from tracker.gitio import GitRepo
 from tracker.graph import resolve_reference
 from tracker.ingest.branchlogs import BranchLogs, log_exclude
@@ -30,7 +31,6 @@ from tracker.ingest.logrows import (
     CommitRows,
     Row,
     RowRules,
-    collector_paused,
     log_rows,
 )
 from tracker.ingest.releases import Tags, release_commits, release_tags

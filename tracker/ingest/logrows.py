@@ -128,21 +128,6 @@ def log_rows(
     yield from LogRows(repo, include, exclude, rules)
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a log's rows are stored. They are tuples of strings,
-    never cycles, and die a chunk at a time, yet the collector, started by every few hundred
-    of them, now and then walked the syncing process's whole heap (SQLAlchemy's and the
-    modules'): a quarter of a second per pass at 300,000 objects."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 

@@ -7,11 +7,9 @@ without a terminal.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -30,6 +28,7 @@ from tracker.decide import (
     with_queue,
 )
 from tracker.errors import UnknownCommitError
+from tracker.gcpause import collector_paused
 from tracker.store.db import Store
 from tracker.store.lookup import HEXISH, find_commit
 from tracker.store.models import (
@@ -78,22 +77,6 @@ def _topic_names(config: Config) -> list[str]:
     return [t.name for t in config.topics]
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a plan is built.
-
-    A plan builds some 100,000 small acyclic tuples; each young-generation sweep the collector
-    makes on the way re-scans the survivors, which cost a fifth of plan time at kernel scale.
-    Nothing built here forms a cycle, so plain reference counting frees it all."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _plan_in_session(
     s: Session,
     config: Config,
@@ -103,7 +86,7 @@ def _plan_in_session(
     pending: list[PendingFix] | None = None,
 ) -> Plan:
     """One branch's plan; ``pending`` (the same for every branch) may come from the caller."""
-    with _collector_paused():
+    with collector_paused():
         return _decide_plan(s, config, b, topic, extra, pending)
 
 
@@ -327,7 +310,7 @@ def _commit_status(s: Session, config: Config, commits: list[Commit]) -> list[St
     rows: dict[str, list[StatusRow]] = {c.sha: [] for c in commits}
     decided = _stored_steps(s, config, [c.sha for c in commits])
     if decided is None:
-        with _collector_paused():
+        with collector_paused():
             plans = _plans_for_every_branch(s, config)
         decided = {name: {st.sha: st for st in p.steps} for name, p in plans.items()}
     for b in config.branches:
