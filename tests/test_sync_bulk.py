@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,8 @@ from tracker.ingest.gitlog import GitSync
 from tracker.ingest.logrows import RowRules, log_rows
 from tracker.sampleworld.demo import write_demo_config
 from tracker.store import bulkload
-from tracker.store.db import Store
+from tracker.store.checkpoints import background_checkpoints
+from tracker.store.db import WAL_CHECKPOINT_PAGES, Store
 from tracker.store.models import Base, Source, Trailer
 from tracker.topics import TopicClassifier
 
@@ -315,3 +317,23 @@ def test_the_collector_pause_ends_with_the_block_and_keeps_a_disabled_collector_
         assert not gc.isenabled()  # whoever turned it off turns it back on
     finally:
         gc.enable()
+
+
+def test_wal_checkpoints_run_in_a_thread_during_the_block_and_commits_take_them_back_after(
+    world_dir: tuple[object, Path],
+) -> None:
+    _, store = _demo_store(world_dir)
+
+    def checkpointers() -> int:
+        return sum(t.name == "wal-checkpoints" for t in threading.enumerate())
+
+    with background_checkpoints(store):
+        assert checkpointers() == 1
+        with store.session() as s:
+            assert s.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+            s.add(Source(name="test:checkpoints", kind="test", cursor="1"))
+    assert checkpointers() == 0
+    with store.session() as s:
+        assert s.execute(text("PRAGMA wal_autocheckpoint")).scalar() == WAL_CHECKPOINT_PAGES
+        assert s.scalar(select(Source.cursor).where(Source.name == "test:checkpoints")) == "1"
+    store.close()

@@ -29,7 +29,11 @@ def background_checkpoints(store: Store) -> Iterator[None]:
     if store.engine.dialect.name != "sqlite" or store.read_only or path is None:
         yield
         return
-    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        yield  # the commits checkpoint as usual; what went wrong is the sync's to meet
+        return
     stop = threading.Event()
 
     def run() -> None:
