@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +62,18 @@ def pg_server() -> Iterator[PostgresServer]:
 def backend(request: pytest.FixtureRequest) -> str:
     """The store behind `synced`; modules about SQLite itself override it with "sqlite"."""
     return str(request.param)
+
+
+def edited_demo_config(root: Path, edit: Callable[[str], str]) -> Config:
+    """The demo world's configuration, its text passed through ``edit``, loaded."""
+    path = write_demo_config(root)
+    path.write_text(edit(path.read_text()))
+    return load_config(path)
+
+
+def missing_branch_ref(text: str) -> str:
+    """A demo configuration whose linux-6.1.y branch names a ref git does not have."""
+    return text.replace('name = "linux-6.1.y"', 'name = "linux-6.1.y"\nref = "nope"')
 
 
 def _use_url(cfg_path: Path, url: str) -> Config:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.conftest import Synced
+from tests.conftest import Synced, edited_demo_config, missing_branch_ref
 from tracker import usecases
 from tracker.config import load_config
 from tracker.errors import RepositoryError
@@ -105,11 +105,7 @@ def test_rewritten_mainline_ref(synced: Synced) -> None:
 def test_failed_sync_leaves_store_consistent_and_next_run_finishes(
     world_dir: tuple[object, Path],
 ) -> None:
-    _, root = world_dir
-    cfg_path = write_demo_config(root)
-    text = cfg_path.read_text()
-    cfg_path.write_text(text.replace('name = "linux-6.1.y"', 'name = "linux-6.1.y"\nref = "nope"'))
-    cfg = load_config(cfg_path)
+    cfg = edited_demo_config(world_dir[1], missing_branch_ref)
     store = usecases.open_store(cfg)
     with pytest.raises(RepositoryError, match="ref 'nope' not found"):
         usecases.sync(cfg, store)
@@ -117,8 +113,7 @@ def test_failed_sync_leaves_store_consistent_and_next_run_finishes(
         run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
         assert run is not None and run.status == "failed" and "nope" in (run.error or "")
         assert (s.scalar(select(func.count()).select_from(Commit)) or 0) > 0
-    cfg_path.write_text(text)
-    cfg = load_config(cfg_path)
+    cfg = load_config(write_demo_config(world_dir[1]))  # the branch fixed
     usecases.sync(cfg, store)
     p = usecases.plan(cfg, store, "linux-6.1.y")
     assert [s.status for s in p.ordered].count("needed") == 6
@@ -250,13 +245,10 @@ def test_a_fix_whose_diff_touches_a_topic_symbol_joins_the_topic(synced: Synced)
 def test_without_topic_symbols_the_symbol_pass_only_moves_its_cursor(
     world_dir: tuple[object, Path],
 ) -> None:
-    _, root = world_dir
-    path = write_demo_config(root)
-    text_ = path.read_text()
-    path.write_text(
-        text_[: text_.index("[[topics]]")] + '[[topics]]\nname = "all"\npaths = ["*"]\n'
+    cfg = edited_demo_config(
+        world_dir[1],
+        lambda t: t[: t.index("[[topics]]")] + '[[topics]]\nname = "all"\npaths = ["*"]\n',
     )
-    cfg = load_config(path)
     store = usecases.open_store(cfg)
     usecases.sync(cfg, store)
     with store.session() as s:

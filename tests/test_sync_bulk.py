@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from tests.conftest import edited_demo_config, missing_branch_ref
 from tests.gitutil import commit_files, init_repo
 from tracker import usecases
 from tracker.config import Config, TopicConfig, load_config
@@ -179,11 +180,7 @@ def test_a_first_sync_killed_with_its_indexes_dropped_is_finished_by_the_next(
 def test_a_failed_first_sync_rebuilds_the_indexes_before_it_reports(
     world_dir: tuple[object, Path],
 ) -> None:
-    _, root = world_dir
-    cfg_path = write_demo_config(root)
-    text = cfg_path.read_text()
-    cfg_path.write_text(text.replace('name = "linux-6.1.y"', 'name = "linux-6.1.y"\nref = "nope"'))
-    cfg = load_config(cfg_path)
+    cfg = edited_demo_config(world_dir[1], missing_branch_ref)
     store = usecases.open_store(cfg)
     migrated = _schema(store)
     with pytest.raises(RepositoryError, match="ref 'nope' not found"):

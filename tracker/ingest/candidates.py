@@ -32,12 +32,9 @@ def prefetch_prefixes(s: Session, prefixes: set[str]) -> dict[str, list[Candidat
             for n in lengths:
                 if sha[:n] in mine:
                     found[sha[:n]].append(Candidate(sha, subject, mainline))
-    # As the one-prefix query answers: the first three in sha order (its index range scan).
-    return {p: c if len(c) < 2 else sorted(c, key=_sha)[:3] for p, c in found.items()}
-
-
-def _sha(c: Candidate) -> str:
-    return c.sha
+    # As the one-prefix query answers: the first three in sha order (its index range scan);
+    # candidates are tuples led by their (unique) sha.
+    return {p: sorted(c)[:3] for p, c in found.items()}
 
 
 _HEXDIGITS = frozenset("0123456789abcdef")

@@ -8,7 +8,7 @@ equal the heads, tags are unchanged, and every insert ignores keys it already ha
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -272,8 +272,8 @@ class GitSync:
                 # alone, long after git had finished); a transaction still spans _BATCH
                 # commits, because each commit of a large one is a WAL checkpoint.
                 with self.store.session() as s:
-                    if first:
-                        unchecked_references(s)
+                    if self._bulk:
+                        unchecked_references(s)  # trailers and topics follow their commit
                     stored, last = 0, head
                     for chunk in rows:
                         releases = self._first_releases() if releases is None else releases
@@ -395,20 +395,15 @@ class GitSync:
                 )
         if self.totals is not None and start < len(wanted):
             self.totals.expect("release tags", len(wanted) - start)
-        tags: Iterable[tuple[int, str, str, list[str]]] = (
-            ((i, name, sha, []) for i, (name, sha) in enumerate(wanted))
-            if assigned
-            else release_commits(repo, wanted, start)
-        )
         if assigned:
             # Only the tags are left to record: one transaction, not one per tag.
             with self.store.session() as s:
-                for i, name, sha, _ in tags:
+                for i, (name, sha) in enumerate(wanted):
                     s.add(Tag(name=name, sha=sha, kind="mainline", branch=None, ordinal=i))
-                    stats.tags += 1
+            stats.tags += len(wanted)
             self.progress("release tags", len(wanted))
             return
-        for i, name, sha, shas in tags:
+        for i, name, sha, shas in release_commits(repo, wanted, start):
             with self.store.session() as s:
                 if _sqlite(s):
                     sqlite_executemany(

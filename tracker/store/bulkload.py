@@ -101,8 +101,8 @@ def restored_beside(store: Store) -> Iterator[None]:
 
 
 def unchecked_references(s: Session) -> None:
-    """Stop SQLite checking foreign keys in ``s`` until its connection goes back to the pool
-    (see ``store.db``), if ``s`` has written nothing yet (SQLite ignores the switch inside a
+    """Stop SQLite checking foreign keys in ``s`` (until its connection is next handed out,
+    see ``Store``), if ``s`` has written nothing yet (SQLite ignores the switch inside a
     transaction).
 
     For a first load whose rows reference only rows inserted just before them (a commit's

@@ -46,13 +46,6 @@ def _sqlite_pragmas(busy_ms: int, read_only: bool, dbapi_conn: Any, _record: Any
     cur.close()
 
 
-def _references_checked(dbapi_conn: Any, _record: Any) -> None:
-    """Every connection goes back to the pool checking foreign keys again, whatever a bulk
-    load (see :func:`tracker.store.bulkload.unchecked_references`) turned off."""
-    if dbapi_conn is not None:
-        dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
-
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (None for other databases and in-memory ones)."""
     if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
@@ -95,7 +88,6 @@ def make_engine(url: str, busy_timeout: float = 30.0, read_only: bool | None = N
     if engine.dialect.name == "sqlite":
         pragmas = partial(_sqlite_pragmas, int(busy_timeout * 1000), read_only)
         event.listen(engine, "connect", pragmas)
-        event.listen(engine, "checkin", _references_checked)
     return engine
 
 
@@ -163,9 +155,13 @@ class Store:
         # The log's size, in pages, at which a commit checkpoints it (see store.checkpoints).
         self.checkpoint_pages = WAL_CHECKPOINT_PAGES
         if self.engine.dialect.name == "sqlite" and not self.read_only:
-            event.listen(self.engine, "checkout", self._checkpoint_threshold)
+            event.listen(self.engine, "checkout", self._connection_settings)
 
-    def _checkpoint_threshold(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    def _connection_settings(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        """Each connection handed out checks foreign keys, whatever a bulk load turned off in
+        it before (see bulkload.unchecked_references), and checkpoints at the store's
+        threshold."""
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
         dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={self.checkpoint_pages:d}")
 
     @contextmanager
