@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from tracker.store.db import SCHEMA_REVISION, Store, current_revision, head_revision
+from tracker.store.db import (
+    PAGE_SIZE,
+    SCHEMA_REVISION,
+    Store,
+    current_revision,
+    head_revision,
+)
 from tracker.store.models import Base
 
 
@@ -47,6 +54,25 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+
+
+def test_a_new_database_gets_large_pages_and_an_existing_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'new.db'}")  # made and migrated
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA page_size")).scalar() == PAGE_SIZE == 16384
+    store.close()
+    old = tmp_path / "old.db"
+    con = sqlite3.connect(old)  # made by an earlier tracker: SQLite's 4 KiB pages
+    con.execute("CREATE TABLE t (x)")
+    con.close()
+    store = Store(f"sqlite:///{old}")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert current_revision(store.engine) == head_revision(store.engine)
+    store.close()
 
 
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import gc
 import multiprocessing
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -298,6 +299,25 @@ def test_indexes_rebuilt_beside_a_reading_block_are_there_after_it_and_a_failure
     monkeypatch.setattr(bulkload, "restore_indexes", broken)
     with pytest.raises(StoreError, match="disk full"), bulkload.restored_beside(store):
         pass
+    store.close()
+
+
+def test_a_sync_runs_its_passes_with_the_collector_paused_and_turns_it_back_on(
+    world_dir: tuple[object, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg, store = _demo_store(world_dir)
+    seen: dict[str, bool] = {}
+    for name in ("sync_mainline", "sync_branch", "sync_patch_ids", "resolve_edges"):
+        real = getattr(GitSync, name)
+
+        def spy(*args: object, _real: Any = real, _name: str = name) -> object:
+            seen[_name] = gc.isenabled()
+            return _real(*args)
+
+        monkeypatch.setattr(GitSync, name, spy)
+    usecases.sync(cfg, store)
+    assert seen == dict.fromkeys(seen, False) and len(seen) == 4
+    assert gc.isenabled()
     store.close()
 
 
