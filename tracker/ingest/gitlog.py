@@ -62,6 +62,7 @@ from tracker.store.queries import (
     chunked,
     insert_ignore,
     insert_ignore_tuples,
+    on_sqlite,
     sqlite_executemany,
 )
 from tracker.store.trailer_rows import with_repair
@@ -355,11 +356,9 @@ class GitSync:
         return order
 
     def _existing(self, s: Session, shas: Sequence[str]) -> set[str]:
-        if s.scalar(select(Commit.sha).limit(1)) is None:
-            return set()  # a first sync: nothing to look up
         found: set[str] = set()
         for chunk in chunked(shas):
-            if _sqlite(s):
+            if on_sqlite(s):
                 # As SQL text: SQLAlchemy's expanding IN costs more than the lookup itself.
                 marks = ", ".join("?" * len(chunk))
                 sql = f"SELECT sha FROM commits WHERE sha IN ({marks})"
@@ -408,7 +407,7 @@ class GitSync:
             return
         for i, name, sha, shas in release_commits(repo, wanted, start):
             with self.store.session() as s:
-                if _sqlite(s):
+                if on_sqlite(s):
                     sqlite_executemany(
                         s,
                         "UPDATE commits SET first_release = ?, release_index = ? "
@@ -903,12 +902,6 @@ class GitSync:
             insert_ignore_tuples(s, Edge, _EDGE_COLUMNS, new_rows)
             cursor.cursor = str(top)
             stats.edges += len(new_rows)
-
-
-def _sqlite(s: Session) -> bool:
-    """Row-at-a-time writes go through sqlite3's executemany there (see sqlite_executemany);
-    PostgreSQL keeps the chunked set-based statements, one round trip per chunk."""
-    return s.get_bind().dialect.name == "sqlite"
 
 
 def _merged(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from tracker.gitio import GitRepo
 from tracker.ingest.releases import release_commits, release_tags
 from tracker.store.db import Store
 from tracker.store.models import Branch, BranchCommit, Tag
-from tracker.store.queries import chunked, sqlite_executemany
+from tracker.store.queries import chunked, on_sqlite, sqlite_executemany
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,8 @@ def store_new_tags(store: Store, b: BranchConfig, new: NewTags) -> int:
                 .where(BranchCommit.branch_id == new.branch_id)
                 .values(release=None)
             )
-        sqlite = s.get_bind().dialect.name == "sqlite"
         for i, name, sha, shas in new.tags:
-            if sqlite:
+            if on_sqlite(s):
                 sqlite_executemany(
                     s,
                     "UPDATE branch_commits SET release = ? "

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from tracker.store.db import Store
 from tracker.store.models import Commit, Source
+from tracker.store.queries import on_sqlite
 
 MARK = "store:deferred-indexes"
 _TABLES = ("commits", "trailers", "commit_topics")
@@ -108,7 +109,7 @@ def unchecked_references(s: Session) -> None:
     For a first load whose rows reference only rows inserted just before them (a commit's
     trailers and topics follow the commit): the check is then a lookup per row that cannot
     fail, a tenth of the load's time."""
-    if s.get_bind().dialect.name != "sqlite":
+    if not on_sqlite(s):
         return
     dbapi = s.connection().connection.dbapi_connection
     if dbapi is not None and not dbapi.in_transaction:

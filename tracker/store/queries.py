@@ -70,6 +70,12 @@ def insert_ignore_tuples(
     sqlite_executemany(session, sql, rows)
 
 
+def on_sqlite(session: Session) -> bool:
+    """Row-at-a-time writes go through sqlite3's executemany there (see sqlite_executemany);
+    PostgreSQL keeps the chunked set-based statements, one round trip per chunk."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def sqlite_executemany(session: Session, sql: str, params: Sequence[Sequence[Any]]) -> None:
     """Run one SQL statement (``?`` placeholders) per parameter tuple, in the session's
     transaction, through sqlite3 itself: for row-at-a-time writes of a sync, where
